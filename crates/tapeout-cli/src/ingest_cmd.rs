@@ -1,0 +1,144 @@
+//! `tapeout ingest`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use tapeout_formats::SourceFormat;
+use tapeout_lake::{IngestOptions, IngestSummary, InputStatus};
+
+use crate::progress::IngestBar;
+
+#[derive(clap::Args)]
+pub struct IngestArgs {
+    /// Lake directory (created if missing).
+    #[arg(long, env = "TAPEOUT_LAKE")]
+    pub lake: PathBuf,
+    /// Files, directories (read recursively) or glob patterns.
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
+    /// Force the format instead of detecting it from content: azure_llm, burstgpt, mooncake.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Workload name for every input (default: from each file name).
+    #[arg(long)]
+    pub workload: Option<String>,
+    /// Origin of relative timestamps (BurstGPT, Mooncake): `YYYY-MM-DD[ HH:MM:SS[.f]][Z|±HH:MM]`.
+    #[arg(long, default_value = "1970-01-01")]
+    pub time_origin: String,
+    /// Print the run summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Inputs processed at once.
+    #[arg(long, default_value_t = 2)]
+    pub jobs: usize,
+    /// Fail at once if another process is writing to the lake (default: wait for it).
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+/// Parses `--time-origin`: a date, or a date-time as the Azure traces write them.
+pub fn parse_time_origin(s: &str) -> anyhow::Result<i64> {
+    let s = s.trim();
+    let full = if s.len() == 10 {
+        format!("{s} 00:00:00")
+    } else {
+        s.to_string()
+    };
+    tapeout_formats::time::parse_datetime_ns(full.as_bytes()).with_context(|| {
+        format!(
+            "--time-origin `{s}`: expected YYYY-MM-DD or YYYY-MM-DD HH:MM:SS[.fraction][Z|±HH:MM]"
+        )
+    })
+}
+
+pub async fn run(args: IngestArgs, quiet: bool) -> anyhow::Result<u8> {
+    let format = match &args.format {
+        None => None,
+        Some(f) => match SourceFormat::from_id(f) {
+            Some(f) => Some(f),
+            None => bail!(
+                "--format `{f}`: unknown format; known: {}",
+                SourceFormat::ALL.map(|f| f.id()).join(", ")
+            ),
+        },
+    };
+    let bar = IngestBar::new(quiet || args.json);
+    let opts = IngestOptions {
+        format,
+        workload: args.workload.clone(),
+        time_origin_ns: parse_time_origin(&args.time_origin)?,
+        jobs: args.jobs.max(1),
+        wait_for_lock: !args.no_wait,
+        progress: Some(bar.clone()),
+        ..IngestOptions::default()
+    };
+    let summary = tapeout_lake::ingest(&args.lake, &args.inputs, opts).await;
+    bar.finish();
+    let summary = summary.with_context(|| {
+        format!(
+            "ingest into {} failed; nothing was committed",
+            args.lake.display()
+        )
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_human(&summary);
+    }
+    Ok(summary.exit_code())
+}
+
+fn print_human(s: &IngestSummary) {
+    for r in &s.details {
+        match r.status {
+            InputStatus::Rejected => eprintln!(
+                "rejected  {}: {}",
+                r.path,
+                r.reason.as_deref().unwrap_or("")
+            ),
+            InputStatus::Skipped => eprintln!(
+                "skipped   {}: {}",
+                r.path,
+                r.reason.as_deref().unwrap_or("")
+            ),
+            InputStatus::Ingested | InputStatus::Appended => {
+                let verb = if r.status == InputStatus::Appended {
+                    "appended"
+                } else {
+                    "ingested"
+                };
+                let q = if r.quarantined > 0 {
+                    format!(", {} quarantined", r.quarantined)
+                } else {
+                    String::new()
+                };
+                eprintln!(
+                    "{verb:9} {} ({}): {} rows{q}",
+                    r.path,
+                    r.format.as_deref().unwrap_or("?"),
+                    r.rows
+                );
+                if let Some(t) = &r.truncated {
+                    eprintln!("          warning: {t}");
+                }
+            }
+        }
+    }
+    println!(
+        "{} inputs: {} rows landed, {} quarantined, {} skipped, {} rejected; {} files; lake version {}; {:.2} s",
+        s.inputs,
+        s.rows,
+        s.quarantined,
+        s.skipped,
+        s.rejected,
+        s.outputs,
+        s.manifest_version,
+        s.seconds
+    );
+    if s.quarantined > 0 {
+        println!(
+            "quarantined records: tapeout sql --lake {} \"select file, line, field, reason from quarantine\"",
+            s.lake
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! `tapeout`: a thin shell over the tapeout crates. Parses arguments, sets up logging and the
+//! runtime, calls one library entry point per subcommand, prints results, and maps outcomes to
+//! documented exit codes. All real work lives in the libraries.
+
+mod ingest_cmd;
+mod progress;
+mod sql_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code of a failure where nothing was committed. (clap itself exits with 2 on a usage error.)
+pub const EXIT_FAILURE: u8 = 1;
+
+#[derive(Parser)]
+#[command(
+    name = "tapeout",
+    version,
+    about = "Turn hosted-model workload traces into chip-feature priorities",
+    long_about = "tapeout ingests LLM serving request logs and accelerator traces into a Parquet lake, \
+                  mines them with SQL, and ranks candidate chip features by fleet time saved."
+)]
+struct Cli {
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// No progress bars.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingest request traces (Azure LLM CSV, BurstGPT CSV, Mooncake JSONL; plain, .gz or .zst)
+    /// into a lake.
+    ///
+    /// Exit codes: 0 clean; 2 done with quarantined records; 3 some inputs rejected while the
+    /// rest landed; 1 failure with nothing committed.
+    Ingest(ingest_cmd::IngestArgs),
+    /// Run SQL over a lake (every table registered; read-only by default). Without a query,
+    /// starts an interactive shell.
+    Sql(sql_cmd::SqlArgs),
+    /// Print the canonical table schemas (the registry in schemas/).
+    Schema(SchemaArgs),
+}
+
+#[derive(clap::Args)]
+struct SchemaArgs {
+    /// One table (default: all).
+    table: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "markdown")]
+    format: SchemaFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SchemaFormat {
+    Markdown,
+    Json,
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn schema(args: SchemaArgs) -> anyhow::Result<u8> {
+    let reg = tapeout_schema::registry();
+    let out = match (&args.table, args.format) {
+        (None, SchemaFormat::Markdown) => reg.to_markdown(),
+        (None, SchemaFormat::Json) => serde_json::to_string_pretty(&reg.to_json())?,
+        (Some(t), SchemaFormat::Markdown) => reg.table(t)?.to_markdown(),
+        (Some(t), SchemaFormat::Json) => serde_json::to_string_pretty(&reg.table(t)?.to_json())?,
+    };
+    print!("{out}");
+    if !out.ends_with('\n') {
+        println!();
+    }
+    Ok(0)
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Schema(a) => schema(a),
+        Command::Ingest(a) => runtime()?.block_on(ingest_cmd::run(a, cli.quiet)),
+        Command::Sql(a) => runtime()?.block_on(sql_cmd::run(a)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}

@@ -1,0 +1,781 @@
+//! `tapeout ingest`: inputs → parse workers → partitioned, sorted Parquet → one commit per input.
+//!
+//! Data path for one input (memory is bounded by the channel capacities, not the file size):
+//!
+//! ```text
+//! reader thread ──Piece──▶ [bounded 4] ──▶ parse tasks (spawn_blocking, `parse_threads` at once,
+//!   (decompress, cut       results kept in file order) ──Parsed──▶ [bounded 2] ──▶ writer thread
+//!    whole lines)                                                 (cached_tokens in file order,
+//!                                                                  partition, sort, Parquet)
+//! ```
+//!
+//! Inputs are processed `jobs` at a time. An input lands all at once: its files are staged under
+//! temporary names, published by rename and named by a manifest commit (see [`crate::writer`] and
+//! [`crate::manifest`]). Every run takes the lake lock and first removes what an interrupted run
+//! left (see [`crate::repair`]), so each input lands exactly once.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arrow::array::{AsArray, BooleanArray, RecordBatch};
+use arrow::compute::{filter_record_batch, take_record_batch};
+use arrow::datatypes::{Int64Type, TimestampNanosecondType};
+use futures::StreamExt;
+use serde::Serialize;
+use tapeout_formats::time::{day_of, format_day};
+use tapeout_formats::{
+    FormatError, ParseOptions, PrefixTracker, Reject, RequestBatchBuilder, RequestParser,
+    SourceFormat,
+};
+
+use crate::LakeError;
+use crate::lock::LakeLock;
+use crate::manifest::{self, InputEntry, Snapshot};
+use crate::source::{Chunker, InputFile, Piece, open_decoded, resolve_inputs};
+use crate::writer::{StagedFile, TableWriter, discard, publish, quarantine_batch};
+
+/// Receives progress as an ingest runs (the CLI draws a progress bar from it).
+pub trait ProgressSink: Send + Sync {
+    /// Called once, before any input is read.
+    fn start(&self, _inputs: usize, _total_bytes: u64) {}
+    /// Raw (on-disk) bytes of inputs consumed since the last call.
+    fn advance(&self, _bytes: u64) {}
+    /// One input finished (landed, skipped or rejected).
+    fn input_done(&self, _report: &InputReport) {}
+    /// Another process holds the lake lock; this run waits for it.
+    fn waiting_for_lock(&self, _holder: Option<u32>) {}
+}
+
+/// How `tapeout ingest` behaves.
+#[derive(Clone)]
+pub struct IngestOptions {
+    /// Force a format instead of detecting it from content.
+    pub format: Option<SourceFormat>,
+    /// Workload name for every input (default: derived from each file name).
+    pub workload: Option<String>,
+    /// Origin of relative timestamps, ns since the Unix epoch.
+    pub time_origin_ns: i64,
+    /// Inputs processed at once.
+    pub jobs: usize,
+    /// Chunks of one input parsed at once.
+    pub parse_threads: usize,
+    /// Target size of a parse chunk (decompressed bytes).
+    pub chunk_bytes: usize,
+    /// Longest line accepted; longer ones are quarantined.
+    pub max_line_bytes: usize,
+    /// Wait for another writer's lock instead of failing.
+    pub wait_for_lock: bool,
+    /// Progress receiver.
+    pub progress: Option<Arc<dyn ProgressSink>>,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        IngestOptions {
+            format: None,
+            workload: None,
+            time_origin_ns: 0,
+            jobs: 2,
+            parse_threads: cores,
+            chunk_bytes: 4 << 20,
+            max_line_bytes: 16 << 20,
+            wait_for_lock: true,
+            progress: None,
+        }
+    }
+}
+
+/// What happened to one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputStatus {
+    /// New content; its rows landed.
+    Ingested,
+    /// A file that grew since it was ingested; only the appended records landed.
+    Appended,
+    /// Content already in the lake (same bytes, any name); nothing added.
+    Skipped,
+    /// Nothing landed (unreadable, unrecognized, ...): see `reason`.
+    Rejected,
+}
+
+/// Per-input line of the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputReport {
+    pub path: String,
+    pub status: InputStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_hash: Option<String>,
+    pub rows: u64,
+    pub quarantined: u64,
+    pub outputs: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Set when the input's stream broke: the rows before the break landed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<String>,
+}
+
+/// The run summary (`--json` prints it as is).
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestSummary {
+    pub lake: String,
+    /// Manifest version after the run.
+    pub manifest_version: u64,
+    /// Inputs considered (files found plus arguments that resolved to no readable file).
+    pub inputs: usize,
+    /// Inputs whose content was already in the lake.
+    pub skipped: usize,
+    /// Rows that landed.
+    pub rows: u64,
+    /// Records quarantined.
+    pub quarantined: u64,
+    /// Inputs rejected whole.
+    pub rejected: usize,
+    /// Parquet files committed (data and quarantine).
+    pub outputs: usize,
+    pub seconds: f64,
+    pub details: Vec<InputReport>,
+}
+
+impl IngestSummary {
+    /// Exit status: 0 clean; 2 done, with quarantined records; 3 some inputs rejected while
+    /// the rest landed (or were already there); 1 every input failed, nothing committed.
+    pub fn exit_code(&self) -> u8 {
+        if self.rejected > 0 {
+            if self.rejected == self.inputs { 1 } else { 3 }
+        } else if self.quarantined > 0 {
+            2
+        } else {
+            0
+        }
+    }
+}
+
+struct CommitState {
+    version: u64,
+    known: HashSet<String>,
+}
+
+struct Shared {
+    lake: PathBuf,
+    snapshot: Snapshot,
+    opts: IngestOptions,
+    state: Mutex<CommitState>,
+}
+
+/// Ingests `args` (files, directories, globs) into the lake at `lake`.
+///
+/// Returns `Err` only when nothing could be attempted (lake not writable, lock refused,
+/// manifest unreadable); per-input failures are in the summary.
+pub async fn ingest(
+    lake: &Path,
+    args: &[String],
+    opts: IngestOptions,
+) -> Result<IngestSummary, LakeError> {
+    let started = Instant::now();
+    let (files, problems) = resolve_inputs(args);
+    std::fs::create_dir_all(lake).map_err(|e| LakeError::io(lake, e))?;
+    let lake = std::path::absolute(lake).map_err(|e| LakeError::io(lake, e))?;
+    let progress = opts.progress.clone();
+    let lock = {
+        let lake = lake.clone();
+        let wait = opts.wait_for_lock;
+        let progress = progress.clone();
+        tokio::task::spawn_blocking(move || {
+            LakeLock::acquire(&lake, wait, |holder| {
+                if let Some(p) = &progress {
+                    p.waiting_for_lock(holder)
+                }
+            })
+        })
+        .await
+        .map_err(LakeError::join)??
+    };
+    let snapshot = manifest::load(&lake, None)?;
+    crate::repair::remove_leftovers(&lake, &snapshot)?;
+    let total: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(&f.path).ok())
+        .map(|m| m.len())
+        .sum();
+    if let Some(p) = &progress {
+        p.start(files.len() + problems.len(), total);
+    }
+    let shared = Arc::new(Shared {
+        lake: lake.clone(),
+        state: Mutex::new(CommitState {
+            version: snapshot.version,
+            known: snapshot.inputs.keys().cloned().collect(),
+        }),
+        snapshot,
+        opts: opts.clone(),
+    });
+    let mut details: Vec<InputReport> = problems
+        .into_iter()
+        .map(|p| InputReport {
+            path: p.path,
+            status: InputStatus::Rejected,
+            format: None,
+            input_hash: None,
+            rows: 0,
+            quarantined: 0,
+            outputs: 0,
+            reason: Some(p.message),
+            truncated: None,
+        })
+        .collect();
+    if let Some(p) = &progress {
+        details.iter().for_each(|r| p.input_done(r));
+    }
+    let mut reports: Vec<(usize, InputReport)> =
+        futures::stream::iter(files.into_iter().enumerate())
+            .map(|(i, f)| {
+                let shared = shared.clone();
+                async move {
+                    let report = ingest_one(&shared, f).await;
+                    if let Some(p) = &shared.opts.progress {
+                        p.input_done(&report);
+                    }
+                    (i, report)
+                }
+            })
+            .buffer_unordered(opts.jobs.max(1))
+            .collect()
+            .await;
+    reports.sort_by_key(|(i, _)| *i);
+    details.extend(reports.into_iter().map(|(_, r)| r));
+    let version = shared.state.lock().expect("state lock").version;
+    drop(lock);
+    let count = |s: InputStatus| details.iter().filter(|r| r.status == s).count();
+    Ok(IngestSummary {
+        lake: lake.display().to_string(),
+        manifest_version: version,
+        inputs: details.len(),
+        skipped: count(InputStatus::Skipped),
+        rows: details.iter().map(|r| r.rows).sum(),
+        quarantined: details.iter().map(|r| r.quarantined).sum(),
+        rejected: count(InputStatus::Rejected),
+        outputs: details.iter().map(|r| r.outputs).sum(),
+        seconds: started.elapsed().as_secs_f64(),
+        details,
+    })
+}
+
+struct Hashed {
+    hash: String,
+    size: u64,
+    /// An earlier input from the same path whose bytes are a prefix of these.
+    extends: Option<InputEntry>,
+}
+
+fn hash_input(path: &Path, snapshot: &Snapshot) -> std::io::Result<Hashed> {
+    let shown = path.display().to_string();
+    let prior = snapshot.latest_for_path(&shown).cloned();
+    let mut f = std::fs::File::open(path)?;
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    let mut extends = None;
+    let boundary = prior.as_ref().map(|p| p.size);
+    loop {
+        let want = match boundary {
+            Some(b) if size < b => buf.len().min((b - size) as usize),
+            _ => buf.len(),
+        };
+        let n = f.read(&mut buf[..want])?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        size += n as u64;
+        if Some(size) == boundary
+            && let Some(p) = &prior
+            && h.finalize().to_hex().as_str() == p.input_hash
+        {
+            extends = Some(p.clone());
+        }
+    }
+    let hash = h.finalize().to_hex().to_string();
+    if extends.as_ref().is_some_and(|e| e.size == size) {
+        extends = None; // identical content: a plain duplicate
+    }
+    Ok(Hashed {
+        hash,
+        size,
+        extends,
+    })
+}
+
+fn rejected(
+    path: String,
+    format: Option<String>,
+    hash: Option<String>,
+    reason: String,
+) -> InputReport {
+    InputReport {
+        path,
+        status: InputStatus::Rejected,
+        format,
+        input_hash: hash,
+        rows: 0,
+        quarantined: 0,
+        outputs: 0,
+        reason: Some(reason),
+        truncated: None,
+    }
+}
+
+async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
+    let shown = input.path.display().to_string();
+    let hashed = {
+        let (path, shared) = (input.path.clone(), shared.clone());
+        tokio::task::spawn_blocking(move || hash_input(&path, &shared.snapshot)).await
+    };
+    let hashed = match hashed {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => return rejected(shown, None, None, format!("cannot read: {e}")),
+        Err(e) => return rejected(shown, None, None, format!("internal error: {e}")),
+    };
+    {
+        let mut st = shared.state.lock().expect("state lock");
+        if !st.known.insert(hashed.hash.clone()) {
+            drop(st);
+            if let Some(p) = &shared.opts.progress {
+                p.advance(hashed.size);
+            }
+            let first = shared
+                .snapshot
+                .inputs
+                .get(&hashed.hash)
+                .map_or("an input of this run".to_string(), |e| e.path.clone());
+            return InputReport {
+                path: shown,
+                status: InputStatus::Skipped,
+                format: shared
+                    .snapshot
+                    .inputs
+                    .get(&hashed.hash)
+                    .map(|e| e.format.clone()),
+                input_hash: Some(hashed.hash),
+                rows: 0,
+                quarantined: 0,
+                outputs: 0,
+                reason: Some(format!("same content already ingested from {first}")),
+                truncated: None,
+            };
+        }
+    }
+    let result = run_pipeline(shared, &input.path, &hashed).await;
+    let unclaim = || {
+        shared
+            .state
+            .lock()
+            .expect("state lock")
+            .known
+            .remove(&hashed.hash);
+    };
+    let landed = match result {
+        Ok(l) => l,
+        Err(e) => {
+            unclaim();
+            return rejected(shown, None, Some(hashed.hash.clone()), e.to_string());
+        }
+    };
+    let format = landed.format.id().to_string();
+    let entry = InputEntry {
+        input_hash: hashed.hash.clone(),
+        path: shown.clone(),
+        size: hashed.size,
+        format: format.clone(),
+        table: "requests".into(),
+        workload: landed.workload.clone(),
+        rows: landed.rows,
+        quarantined: landed.quarantined,
+        lines: landed.lines,
+        extends: hashed.extends.as_ref().map(|e| e.input_hash.clone()),
+        skipped_lines: landed.skipped_lines,
+        truncated: landed.truncated.clone(),
+        outputs: landed.staged.iter().map(|s| s.output.clone()).collect(),
+        ingested_at: manifest::now_rfc3339(),
+    };
+    let commit = {
+        let mut st = shared.state.lock().expect("state lock");
+        publish(&landed.staged)
+            .and_then(|()| {
+                manifest::commit(&shared.lake, st.version + 1, "ingest", vec![entry], vec![])
+            })
+            .map(|v| {
+                st.version = v;
+            })
+    };
+    if let Err(e) = commit {
+        discard(&landed.staged);
+        for s in &landed.staged {
+            let _ = std::fs::remove_file(&s.final_path);
+        }
+        unclaim();
+        return rejected(
+            shown,
+            Some(format),
+            Some(hashed.hash.clone()),
+            format!("commit failed: {e}"),
+        );
+    }
+    tracing::info!(input = %shown, rows = landed.rows, quarantined = landed.quarantined, files = landed.staged.len(), "input committed");
+    InputReport {
+        path: shown,
+        status: if hashed.extends.is_some() {
+            InputStatus::Appended
+        } else {
+            InputStatus::Ingested
+        },
+        format: Some(format),
+        input_hash: Some(hashed.hash),
+        rows: landed.rows,
+        quarantined: landed.quarantined,
+        outputs: landed.staged.len(),
+        reason: None,
+        truncated: landed.truncated,
+    }
+}
+
+/// What one input produced, staged but not yet published.
+struct Landed {
+    format: SourceFormat,
+    workload: Option<String>,
+    rows: u64,
+    quarantined: u64,
+    lines: u64,
+    skipped_lines: u64,
+    truncated: Option<String>,
+    staged: Vec<StagedFile>,
+}
+
+enum Parsed {
+    Rows(RequestBatchBuilder, Vec<Reject>),
+    Reject(Reject),
+    Broken(String),
+}
+
+/// Counts raw bytes read (before decompression) for the progress bar.
+struct CountingReader<R> {
+    inner: R,
+    progress: Option<Arc<dyn ProgressSink>>,
+    pending: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pending += n as u64;
+        if self.pending >= 1 << 20 || n == 0 {
+            if let Some(p) = &self.progress {
+                p.advance(self.pending);
+            }
+            self.pending = 0;
+        }
+        Ok(n)
+    }
+}
+
+async fn run_pipeline(
+    shared: &Arc<Shared>,
+    path: &Path,
+    hashed: &Hashed,
+) -> Result<Landed, LakeError> {
+    let opts = &shared.opts;
+    let (piece_tx, mut piece_rx) = tokio::sync::mpsc::channel::<Piece>(4);
+    let lines_read = Arc::new(AtomicU64::new(0));
+    let reader = {
+        let (path, lines_read) = (path.to_path_buf(), lines_read.clone());
+        let (chunk, max_line, progress) =
+            (opts.chunk_bytes, opts.max_line_bytes, opts.progress.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), LakeError> {
+            let (decoded, _) = open_decoded(&path).map_err(|e| LakeError::io(&path, e))?;
+            let counted = CountingReader {
+                inner: decoded,
+                progress,
+                pending: 0,
+            };
+            let mut chunker = Chunker::new(counted, chunk, max_line);
+            for piece in chunker.by_ref() {
+                let next = match &piece {
+                    Piece::Lines { first_line, data } => {
+                        first_line + memchr::memchr_iter(b'\n', data).count() as u64
+                            - u64::from(data.ends_with(b"\n"))
+                    }
+                    Piece::Oversized { line, .. } => *line,
+                    Piece::Broken { next_line, .. } => next_line.saturating_sub(1),
+                };
+                lines_read.fetch_max(next, Ordering::Relaxed);
+                if piece_tx.blocking_send(piece).is_err() {
+                    break; // the consumer gave up (bad format); stop reading
+                }
+            }
+            Ok(())
+        })
+    };
+
+    // The first piece decides the format and, for CSV formats, holds the header.
+    let first = piece_rx.recv().await;
+    let (format, parser, first_piece) = match first {
+        None => {
+            let err = reader.await.map_err(LakeError::join)?;
+            err?;
+            return Err(LakeError::Format {
+                path: path.to_path_buf(),
+                source: FormatError::Empty,
+            });
+        }
+        Some(Piece::Lines { first_line, data }) => {
+            let data = tapeout_formats::strip_bom(&data).to_vec();
+            let format = match opts.format {
+                Some(f) => f,
+                None => tapeout_formats::detect(&data).map_err(|e| LakeError::Format {
+                    path: path.to_path_buf(),
+                    source: e,
+                })?,
+            };
+            let opts_p = ParseOptions {
+                time_origin_ns: opts.time_origin_ns,
+            };
+            if format.has_header() {
+                let end = memchr::memchr(b'\n', &data).unwrap_or(data.len());
+                let header = data[..end].strip_suffix(b"\r").unwrap_or(&data[..end]);
+                let parser = RequestParser::new(format, Some(header), &opts_p).map_err(|e| {
+                    LakeError::Format {
+                        path: path.to_path_buf(),
+                        source: e,
+                    }
+                })?;
+                let rest = data.get(end + 1..).unwrap_or(&[]).to_vec();
+                (
+                    format,
+                    parser,
+                    Piece::Lines {
+                        first_line: first_line + 1,
+                        data: rest,
+                    },
+                )
+            } else {
+                (
+                    format,
+                    RequestParser::new(format, None, &opts_p).map_err(|e| LakeError::Format {
+                        path: path.to_path_buf(),
+                        source: e,
+                    })?,
+                    Piece::Lines { first_line, data },
+                )
+            }
+        }
+        Some(Piece::Broken { message, .. }) => {
+            return Err(LakeError::Input {
+                path: path.to_path_buf(),
+                message: format!("unreadable: {message}"),
+            });
+        }
+        Some(Piece::Oversized { len, .. }) => {
+            return Err(LakeError::Input {
+                path: path.to_path_buf(),
+                message: format!("line 1 is {len} bytes long; not a trace this version reads"),
+            });
+        }
+    };
+    let parser = Arc::new(parser);
+
+    // Writer thread: sequential, in file order.
+    let (parsed_tx, mut parsed_rx) = tokio::sync::mpsc::channel::<Parsed>(2);
+    let workload = opts.workload.clone().or_else(|| {
+        Some(tapeout_formats::workload_from_path(
+            &path.display().to_string(),
+        ))
+    });
+    let writer = {
+        let lake = shared.lake.clone();
+        let file = path.display().to_string();
+        let hash = hashed.hash.clone();
+        let workload = workload.clone();
+        let skip = hashed.extends.as_ref().map_or(0, |e| e.lines);
+        tokio::task::spawn_blocking(
+            move || -> Result<(u64, u64, Option<String>, Vec<StagedFile>), LakeError> {
+                let tag = &hash[..16];
+                let mut data = TableWriter::new(&lake, tapeout_schema::table("requests"), tag);
+                let mut quarantine =
+                    TableWriter::new(&lake, tapeout_schema::table("quarantine"), tag);
+                let q_part = "table_name=requests";
+                let mut tracker = PrefixTracker::new();
+                let (mut rows, mut rejected, mut truncated) = (0u64, 0u64, None);
+                let push_rejects =
+                    |q: &mut TableWriter, rejects: Vec<Reject>| -> Result<u64, LakeError> {
+                        let rejects: Vec<Reject> =
+                            rejects.into_iter().filter(|r| r.line > skip).collect();
+                        let n = rejects.len() as u64;
+                        if n > 0 {
+                            q.push(
+                                q_part,
+                                quarantine_batch(&rejects, Some(format.id()), &file, &hash),
+                            )?;
+                        }
+                        Ok(n)
+                    };
+                while let Some(p) = parsed_rx.blocking_recv() {
+                    match p {
+                        Parsed::Rows(builder, rejects) => {
+                            let batch = tracker.apply(&builder.finish(workload.as_deref(), &file));
+                            let batch = if skip > 0 {
+                                drop_lines_upto(&batch, skip)?
+                            } else {
+                                batch
+                            };
+                            rows += batch.num_rows() as u64;
+                            for (day, part) in split_by_day(batch)? {
+                                data.push(
+                                    &format!("source={}/date={}", format.id(), format_day(day)),
+                                    part,
+                                )?;
+                            }
+                            rejected += push_rejects(&mut quarantine, rejects)?;
+                        }
+                        Parsed::Reject(r) => rejected += push_rejects(&mut quarantine, vec![r])?,
+                        Parsed::Broken(message) => truncated = Some(message),
+                    }
+                }
+                let mut staged = data.finish()?;
+                staged.extend(quarantine.finish()?);
+                Ok((rows, rejected, truncated, staged))
+            },
+        )
+    };
+
+    // Parse stage: chunks parsed in parallel, delivered in order.
+    let pieces = futures::stream::once(async { first_piece })
+        .chain(futures::stream::unfold(piece_rx, |mut rx| async move {
+            rx.recv().await.map(|p| (p, rx))
+        }));
+    let max_line = opts.max_line_bytes;
+    let mut parsed = std::pin::pin!(
+        pieces
+            .map(|piece| {
+                let parser = parser.clone();
+                async move {
+                    match piece {
+                        Piece::Lines { first_line, data } => {
+                            let (b, r) = tokio::task::spawn_blocking(move || {
+                                parser.parse_chunk(&data, first_line)
+                            })
+                            .await
+                            .map_err(LakeError::join)?;
+                            Ok::<Parsed, LakeError>(Parsed::Rows(b, r))
+                        }
+                        Piece::Oversized { line, head, len } => Ok(Parsed::Reject(Reject::new(
+                            line,
+                            None,
+                            format!("line is {len} bytes, longer than the {max_line}-byte limit"),
+                            &head,
+                        ))),
+                        Piece::Broken {
+                            next_line, message, ..
+                        } => Ok(Parsed::Broken(format!(
+                            "{message}; rows after line {} were not read",
+                            next_line.saturating_sub(1)
+                        ))),
+                    }
+                }
+            })
+            .buffered(opts.parse_threads.max(1))
+    );
+    let mut pipeline_err = None;
+    let mut broken_at = None;
+    while let Some(p) = parsed.next().await {
+        match p {
+            Ok(p) => {
+                if let Parsed::Broken(m) = &p {
+                    broken_at = Some(m.clone());
+                }
+                if parsed_tx.send(p).await.is_err() {
+                    break; // writer failed; its error is reported below
+                }
+            }
+            Err(e) => {
+                pipeline_err = Some(e);
+                break;
+            }
+        }
+    }
+    drop(parsed_tx);
+    let written = writer.await.map_err(LakeError::join)?;
+    let read = reader.await.map_err(LakeError::join)?;
+    let (rows, mut quarantined, truncated, staged) = match (written, pipeline_err, read) {
+        (Ok(w), None, Ok(())) => w,
+        (Ok((_, _, _, staged)), err, read) => {
+            discard(&staged);
+            return Err(err.or(read.err()).expect("one failed"));
+        }
+        (Err(e), _, _) => return Err(e),
+    };
+    // A broken stream is one quarantine record as well, so counts say something is missing.
+    if let Some(m) = &broken_at {
+        quarantined += 1;
+        tracing::warn!(input = %path.display(), "{m}");
+    }
+    let truncated = truncated.or(broken_at);
+    Ok(Landed {
+        format,
+        workload,
+        rows,
+        quarantined,
+        lines: lines_read.load(Ordering::Relaxed),
+        skipped_lines: hashed.extends.as_ref().map_or(0, |e| e.lines),
+        truncated,
+        staged,
+    })
+}
+
+fn drop_lines_upto(batch: &RecordBatch, skip: u64) -> Result<RecordBatch, LakeError> {
+    let line = batch
+        .column_by_name("line")
+        .expect("requests has line")
+        .as_primitive::<Int64Type>();
+    let keep: BooleanArray = line
+        .iter()
+        .map(|l| Some(l.is_some_and(|l| l as u64 > skip)))
+        .collect();
+    filter_record_batch(batch, &keep).map_err(LakeError::arrow)
+}
+
+/// Splits a `requests` batch by the UTC day of `arrival_time`.
+fn split_by_day(batch: RecordBatch) -> Result<Vec<(i32, RecordBatch)>, LakeError> {
+    let ts = batch
+        .column_by_name("arrival_time")
+        .expect("requests has arrival_time")
+        .as_primitive::<TimestampNanosecondType>();
+    let values = ts.values();
+    let Some(&first) = values.first() else {
+        return Ok(vec![]);
+    };
+    let d0 = day_of(first);
+    if values.iter().all(|&v| day_of(v) == d0) {
+        return Ok(vec![(d0, batch)]);
+    }
+    let mut groups: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+    for (i, &v) in values.iter().enumerate() {
+        groups.entry(day_of(v)).or_default().push(i as u32);
+    }
+    groups
+        .into_iter()
+        .map(|(d, idx)| {
+            let idx = arrow::array::UInt32Array::from(idx);
+            take_record_batch(&batch, &idx)
+                .map(|b| (d, b))
+                .map_err(LakeError::arrow)
+        })
+        .collect()
+}

@@ -1,0 +1,381 @@
+//! Inputs: resolving paths, directories and globs to files; opening plain, gzip and zstd
+//! content (sniffed from magic bytes, not names); and cutting a decompressed stream into chunks
+//! of whole lines for the parse workers.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// A file to ingest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFile {
+    /// Absolute path (symlinks in the final component are followed when reading).
+    pub path: PathBuf,
+}
+
+/// An input argument that resolved to nothing readable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputProblem {
+    /// The path (or pattern) concerned.
+    pub path: String,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn is_hidden(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'))
+}
+
+/// Resolves command-line inputs: files, directories (recursively, hidden entries skipped, in
+/// name order) and glob patterns. Problems (missing paths, FIFOs, dangling symlinks, symlink
+/// loops) are returned beside the files so the good inputs still ingest.
+pub fn resolve_inputs(args: &[String]) -> (Vec<InputFile>, Vec<InputProblem>) {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    let mut seen = HashSet::new();
+    for arg in args {
+        let looks_glob = arg.contains(['*', '?', '[']) && !Path::new(arg).exists();
+        if looks_glob {
+            match glob::glob(arg) {
+                Ok(paths) => {
+                    let mut matched: Vec<PathBuf> = Vec::new();
+                    for p in paths {
+                        match p {
+                            Ok(p) => matched.push(p),
+                            Err(e) => problems.push(InputProblem {
+                                path: e.path().display().to_string(),
+                                message: e.error().to_string(),
+                            }),
+                        }
+                    }
+                    if matched.is_empty() {
+                        problems.push(InputProblem {
+                            path: arg.clone(),
+                            message: "pattern matched no file".into(),
+                        });
+                    }
+                    matched.sort();
+                    for p in matched {
+                        visit(
+                            &p,
+                            &mut files,
+                            &mut problems,
+                            &mut seen,
+                            &mut HashSet::new(),
+                        );
+                    }
+                }
+                Err(e) => problems.push(InputProblem {
+                    path: arg.clone(),
+                    message: format!("bad glob pattern: {e}"),
+                }),
+            }
+        } else {
+            visit(
+                Path::new(arg),
+                &mut files,
+                &mut problems,
+                &mut seen,
+                &mut HashSet::new(),
+            );
+        }
+    }
+    (files, problems)
+}
+
+fn visit(
+    p: &Path,
+    files: &mut Vec<InputFile>,
+    problems: &mut Vec<InputProblem>,
+    seen: &mut HashSet<PathBuf>,
+    dirs: &mut HashSet<PathBuf>,
+) {
+    let shown = p.display().to_string();
+    let meta = match fs::metadata(p) {
+        Ok(m) => m,
+        Err(e) => {
+            let message = if fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) {
+                if e.raw_os_error() == Some(40) {
+                    "symbolic link loop".to_string()
+                } else {
+                    "dangling symbolic link".to_string()
+                }
+            } else if e.kind() == io::ErrorKind::NotFound {
+                "no such file or directory".to_string()
+            } else {
+                e.to_string()
+            };
+            problems.push(InputProblem {
+                path: shown,
+                message,
+            });
+            return;
+        }
+    };
+    if meta.is_dir() {
+        let canon = fs::canonicalize(p).unwrap_or_else(|_| absolute(p));
+        if !dirs.insert(canon) {
+            problems.push(InputProblem {
+                path: shown,
+                message: "symbolic link loop (directory already visited)".into(),
+            });
+            return;
+        }
+        let mut entries: Vec<PathBuf> = match fs::read_dir(p) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|e| !is_hidden(e))
+                .collect(),
+            Err(e) => {
+                problems.push(InputProblem {
+                    path: shown,
+                    message: e.to_string(),
+                });
+                return;
+            }
+        };
+        entries.sort();
+        for e in entries {
+            visit(&e, files, problems, seen, dirs);
+        }
+        return;
+    }
+    if !meta.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let ft = meta.file_type();
+        let kind = if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_socket() {
+            "a socket"
+        } else if ft.is_block_device() || ft.is_char_device() {
+            "a device"
+        } else {
+            "not a regular file"
+        };
+        problems.push(InputProblem {
+            path: shown,
+            message: format!("not a regular file ({kind})"),
+        });
+        return;
+    }
+    let abs = absolute(p);
+    let canon = fs::canonicalize(p).unwrap_or_else(|_| abs.clone());
+    if seen.insert(canon) {
+        files.push(InputFile { path: abs });
+    }
+}
+
+/// How an input's bytes are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+/// Sniffs compression from the first bytes.
+pub fn sniff(head: &[u8]) -> Compression {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// Opens a file and returns a reader of its decompressed bytes.
+pub fn open_decoded(path: &Path) -> io::Result<(Box<dyn Read + Send>, Compression)> {
+    let mut f = fs::File::open(path)?;
+    let mut head = [0u8; 4];
+    let n = read_full(&mut f, &mut head)?;
+    let kind = sniff(&head[..n]);
+    let f = fs::File::open(path)?;
+    let r: Box<dyn Read + Send> = match kind {
+        Compression::None => Box::new(f),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+            1 << 20,
+            f,
+        ))),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(f)?),
+    };
+    Ok((r, kind))
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// What the chunker yields.
+#[derive(Debug)]
+pub enum Piece {
+    /// Whole lines; the first is line `first_line` (1-based).
+    Lines { first_line: u64, data: Vec<u8> },
+    /// A line longer than the limit, skipped: its number and first bytes.
+    Oversized { line: u64, head: Vec<u8>, len: u64 },
+    /// The stream broke (truncated or corrupt compression); everything before was yielded.
+    Broken {
+        next_line: u64,
+        decoded_bytes: u64,
+        message: String,
+    },
+}
+
+/// Cuts a byte stream into [`Piece`]s of about `chunk_bytes`, each ending at a line end.
+pub struct Chunker<R> {
+    reader: R,
+    chunk_bytes: usize,
+    max_line: usize,
+    carry: Vec<u8>,
+    next_line: u64,
+    decoded: u64,
+    done: bool,
+    skipping: Option<(u64, Vec<u8>, u64)>,
+    pending: Option<Piece>,
+}
+
+impl<R: Read> Chunker<R> {
+    /// A chunker; lines longer than `max_line` bytes are reported as [`Piece::Oversized`].
+    pub fn new(reader: R, chunk_bytes: usize, max_line: usize) -> Self {
+        Chunker {
+            reader,
+            chunk_bytes: chunk_bytes.max(64),
+            max_line,
+            carry: Vec::new(),
+            next_line: 1,
+            decoded: 0,
+            done: false,
+            skipping: None,
+            pending: None,
+        }
+    }
+
+    /// Decompressed bytes read so far.
+    pub fn decoded_bytes(&self) -> u64 {
+        self.decoded
+    }
+
+    fn take_lines(&mut self, upto: usize) -> Piece {
+        let rest = self.carry.split_off(upto);
+        let data = std::mem::replace(&mut self.carry, rest);
+        let first_line = self.next_line;
+        self.next_line += memchr::memchr_iter(b'\n', &data).count() as u64;
+        if !data.ends_with(b"\n") {
+            self.next_line += 1;
+        }
+        Piece::Lines { first_line, data }
+    }
+}
+
+impl<R: Read> Iterator for Chunker<R> {
+    type Item = Piece;
+
+    fn next(&mut self) -> Option<Piece> {
+        if let Some(p) = self.pending.take() {
+            return Some(p);
+        }
+        loop {
+            // Finish skipping an oversized line: drop bytes up to its newline.
+            if let Some((line, head, len)) = &mut self.skipping {
+                match memchr::memchr(b'\n', &self.carry) {
+                    Some(i) => {
+                        *len += i as u64;
+                        let piece = Piece::Oversized {
+                            line: *line,
+                            head: std::mem::take(head),
+                            len: *len,
+                        };
+                        self.carry.drain(..=i);
+                        self.skipping = None;
+                        self.next_line += 1;
+                        return Some(piece);
+                    }
+                    None => {
+                        *len += self.carry.len() as u64;
+                        self.carry.clear();
+                        if self.done {
+                            let (line, head, len) = self.skipping.take().unwrap();
+                            self.next_line += 1;
+                            return Some(Piece::Oversized { line, head, len });
+                        }
+                    }
+                }
+            }
+            if self.carry.len() >= self.chunk_bytes || self.done {
+                if let Some(i) = memchr::memrchr(b'\n', &self.carry) {
+                    return Some(self.take_lines(i + 1));
+                }
+                if self.done {
+                    return if self.carry.is_empty() {
+                        None
+                    } else {
+                        Some(self.take_lines(self.carry.len()))
+                    };
+                }
+                if self.carry.len() > self.max_line {
+                    let head = self.carry[..4096.min(self.carry.len())].to_vec();
+                    self.skipping = Some((self.next_line, head, 0));
+                    continue;
+                }
+            }
+            let start = self.carry.len();
+            let want = self.chunk_bytes.max(start + 64 * 1024);
+            self.carry.resize(want, 0);
+            match self.reader.read(&mut self.carry[start..]) {
+                Ok(0) => {
+                    self.carry.truncate(start);
+                    self.done = true;
+                }
+                Ok(k) => {
+                    self.carry.truncate(start + k);
+                    self.decoded += k as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.carry.truncate(start),
+                Err(e) => {
+                    self.carry.truncate(start);
+                    self.done = true;
+                    // Keep the whole lines before the break; the partial last line is dropped.
+                    let whole = memchr::memrchr(b'\n', &self.carry).map_or(0, |i| i + 1);
+                    let dropped = self.carry.len() - whole;
+                    let message = format!(
+                        "stream broke after {} decompressed bytes ({e}); {} partial bytes at the break were dropped",
+                        self.decoded, dropped
+                    );
+                    let decoded_bytes = self.decoded;
+                    if whole > 0 {
+                        let piece = self.take_lines(whole);
+                        self.carry.clear();
+                        self.pending = Some(Piece::Broken {
+                            next_line: self.next_line,
+                            decoded_bytes,
+                            message,
+                        });
+                        return Some(piece);
+                    }
+                    self.carry.clear();
+                    return Some(Piece::Broken {
+                        next_line: self.next_line,
+                        decoded_bytes,
+                        message,
+                    });
+                }
+            }
+        }
+    }
+}

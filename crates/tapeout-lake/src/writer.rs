@@ -1,0 +1,298 @@
+//! Staged Parquet writing: files are written under a temporary name, then published by rename.
+//!
+//! Guarantees this module relies on and provides:
+//! - A file being written is named `.<name>.parquet.tmp`: hidden and without the `.parquet`
+//!   extension, so no `*.parquet` glob (DuckDB, pyarrow, DataFusion listing) can match it.
+//! - A file is fsynced before [`publish`] renames it to its final `part-….parquet` name.
+//!   `rename(2)` within a directory is atomic, so a reader globbing the directory sees either
+//!   no file or the complete file, never a prefix of one.
+//! - Final names are derived from the input's content hash, so rerunning an interrupted
+//!   ingest recreates the same names rather than adding new ones.
+//!
+//! Published but uncommitted files (a crash between [`publish`] and the manifest commit) are
+//! complete but not yet part of the lake: tapeout's readers ignore them (they read only files a
+//! manifest version names) and the next writer removes them (see `repair`).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
+use arrow::datatypes::TimestampNanosecondType;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use tapeout_schema::{SCHEMA_VERSION_KEY, TABLE_KEY, TableDef};
+
+use crate::LakeError;
+use crate::fsutil::{HashingFile, sync_dir};
+use crate::manifest::OutputFile;
+
+/// Rows buffered per partition before they are sorted and written.
+pub const FLUSH_ROWS: usize = 256 * 1024;
+/// Rows per Parquet row group.
+pub const ROW_GROUP_ROWS: usize = 1024 * 1024;
+/// Rows after which a partition's file is closed and a new one started.
+pub const MAX_FILE_ROWS: u64 = 16 * 1024 * 1024;
+
+/// A file written under its temporary name, waiting for [`publish`].
+#[derive(Debug, Clone)]
+pub struct StagedFile {
+    /// Temporary path.
+    pub tmp: PathBuf,
+    /// Final path.
+    pub final_path: PathBuf,
+    /// What the manifest will record.
+    pub output: OutputFile,
+}
+
+struct OpenFile {
+    writer: ArrowWriter<HashingFile>,
+    tmp: PathBuf,
+    rel: String,
+    rows: u64,
+    last_key: i64,
+}
+
+#[derive(Default)]
+struct Partition {
+    buffered: Vec<RecordBatch>,
+    rows: usize,
+    open: Option<OpenFile>,
+}
+
+/// Writes one input's rows of one table into hive partitions, each file sorted by the table's
+/// sort key (when it has one).
+pub struct TableWriter {
+    lake: PathBuf,
+    table: &'static TableDef,
+    tag: String,
+    sort_idx: Option<usize>,
+    props: WriterProperties,
+    partitions: BTreeMap<String, Partition>,
+    seq: u32,
+    staged: Vec<StagedFile>,
+}
+
+impl TableWriter {
+    /// A writer for `table`; `tag` (the input hash prefix) names the files.
+    pub fn new(lake: &Path, table: &'static TableDef, tag: &str) -> Self {
+        let sort_idx = table
+            .sort_key
+            .as_deref()
+            .and_then(|k| table.file_column_index(k));
+        let mut props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(1).expect("valid level"),
+            ))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_created_by(format!("tapeout {}", env!("CARGO_PKG_VERSION")))
+            .set_key_value_metadata(Some(vec![
+                KeyValue::new(TABLE_KEY.to_string(), table.name.clone()),
+                KeyValue::new(SCHEMA_VERSION_KEY.to_string(), table.version.to_string()),
+            ]));
+        if let Some(i) = sort_idx {
+            props = props.set_sorting_columns(Some(vec![SortingColumn {
+                column_idx: i as i32,
+                descending: false,
+                nulls_first: false,
+            }]));
+        }
+        TableWriter {
+            lake: lake.to_path_buf(),
+            table,
+            tag: tag.to_string(),
+            sort_idx,
+            props: props.build(),
+            partitions: BTreeMap::new(),
+            seq: 0,
+            staged: Vec::new(),
+        }
+    }
+
+    /// Adds rows (in the table's file schema) to the partition directory `partition`
+    /// (relative to the table's location, e.g. `source=azure_llm/date=2023-11-16`).
+    pub fn push(&mut self, partition: &str, batch: RecordBatch) -> Result<(), LakeError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let p = self.partitions.entry(partition.to_string()).or_default();
+        p.rows += batch.num_rows();
+        p.buffered.push(batch);
+        if p.rows >= FLUSH_ROWS {
+            self.flush(partition)?;
+        }
+        Ok(())
+    }
+
+    fn key_range(&self, batch: &RecordBatch) -> Option<(i64, i64)> {
+        let col = batch.column(self.sort_idx?);
+        let ts = col.as_primitive_opt::<TimestampNanosecondType>()?;
+        Some((*ts.values().first()?, *ts.values().last()?))
+    }
+
+    fn flush(&mut self, partition: &str) -> Result<(), LakeError> {
+        let schema = self.table.file_schema();
+        let p = self
+            .partitions
+            .get_mut(partition)
+            .expect("partition exists");
+        if p.buffered.is_empty() {
+            return Ok(());
+        }
+        let buffered = std::mem::take(&mut p.buffered);
+        p.rows = 0;
+        let mut batch = concat_batches(&schema, &buffered).map_err(LakeError::arrow)?;
+        drop(buffered);
+        if let Some(i) = self.sort_idx {
+            let col = batch.column(i);
+            let sorted = col
+                .as_primitive_opt::<TimestampNanosecondType>()
+                .is_some_and(|ts| ts.values().windows(2).all(|w| w[0] <= w[1]));
+            if !sorted {
+                let idx = sort_to_indices(col, None, None).map_err(LakeError::arrow)?;
+                batch = take_record_batch(&batch, &idx).map_err(LakeError::arrow)?;
+            }
+        }
+        let (first, last) = self.key_range(&batch).unwrap_or((i64::MIN, i64::MIN));
+        let p = self
+            .partitions
+            .get_mut(partition)
+            .expect("partition exists");
+        // Append to the open file only while the file stays sorted and not too large.
+        let roll = p
+            .open
+            .as_ref()
+            .is_some_and(|o| first < o.last_key || o.rows >= MAX_FILE_ROWS);
+        if roll {
+            let open = p.open.take().expect("checked");
+            let staged = close(open, self.table, &self.lake)?;
+            self.staged.push(staged);
+        }
+        let p = self
+            .partitions
+            .get_mut(partition)
+            .expect("partition exists");
+        if p.open.is_none() {
+            let dir = self.lake.join(&self.table.location).join(partition);
+            fs::create_dir_all(&dir).map_err(|e| LakeError::io(&dir, e))?;
+            let name = format!("part-{}-{:04}.parquet", self.tag, self.seq);
+            self.seq += 1;
+            let tmp = dir.join(format!(".{name}.tmp"));
+            let file = HashingFile::create(&tmp).map_err(|e| LakeError::io(&tmp, e))?;
+            let writer = ArrowWriter::try_new(file, schema, Some(self.props.clone()))
+                .map_err(|e| LakeError::parquet(&tmp, e))?;
+            let rel = format!("{}/{}/{}", self.table.location, partition, name);
+            p.open = Some(OpenFile {
+                writer,
+                tmp,
+                rel,
+                rows: 0,
+                last_key: i64::MIN,
+            });
+        }
+        let open = p.open.as_mut().expect("just opened");
+        open.writer
+            .write(&batch)
+            .map_err(|e| LakeError::parquet(&open.tmp, e))?;
+        open.rows += batch.num_rows() as u64;
+        open.last_key = last;
+        Ok(())
+    }
+
+    /// Flushes every partition and closes every file; returns the staged files.
+    pub fn finish(mut self) -> Result<Vec<StagedFile>, LakeError> {
+        let keys: Vec<String> = self.partitions.keys().cloned().collect();
+        for k in &keys {
+            self.flush(k)?;
+        }
+        for (_, p) in std::mem::take(&mut self.partitions) {
+            if let Some(open) = p.open {
+                let staged = close(open, self.table, &self.lake)?;
+                self.staged.push(staged);
+            }
+        }
+        Ok(self.staged)
+    }
+}
+
+fn close(open: OpenFile, table: &TableDef, lake: &Path) -> Result<StagedFile, LakeError> {
+    let file = open
+        .writer
+        .into_inner()
+        .map_err(|e| LakeError::parquet(&open.tmp, e))?;
+    let (bytes, blake3) = file.finish().map_err(|e| LakeError::io(&open.tmp, e))?;
+    Ok(StagedFile {
+        final_path: lake.join(&open.rel),
+        tmp: open.tmp,
+        output: OutputFile {
+            path: open.rel,
+            table: table.name.clone(),
+            rows: open.rows,
+            bytes,
+            blake3,
+            schema_version: table.version,
+        },
+    })
+}
+
+/// Renames staged files to their final names and syncs their directories.
+pub fn publish(files: &[StagedFile]) -> Result<(), LakeError> {
+    for f in files {
+        fs::rename(&f.tmp, &f.final_path).map_err(|e| LakeError::io(&f.final_path, e))?;
+    }
+    let mut dirs: Vec<&Path> = files.iter().filter_map(|f| f.final_path.parent()).collect();
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs {
+        sync_dir(d);
+    }
+    Ok(())
+}
+
+/// Removes staged files that will not be published (best effort).
+pub fn discard(files: &[StagedFile]) {
+    for f in files {
+        let _ = fs::remove_file(&f.tmp);
+    }
+}
+
+/// Builds a one-row-per-reject `quarantine` batch.
+pub fn quarantine_batch(
+    rejects: &[tapeout_formats::Reject],
+    source: Option<&str>,
+    file: &str,
+    input_hash: &str,
+) -> RecordBatch {
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    let t = tapeout_schema::table("quarantine");
+    let n = rejects.len();
+    let rep = |v: &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, n)))
+    };
+    let columns: Vec<ArrayRef> = vec![
+        match source {
+            Some(s) => rep(s),
+            None => Arc::new(StringArray::new_null(n)),
+        },
+        rep(file),
+        Arc::new(Int64Array::from_iter_values(
+            rejects.iter().map(|r| r.line as i64),
+        )),
+        Arc::new(StringArray::from_iter(
+            rejects.iter().map(|r| r.field.as_deref()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rejects.iter().map(|r| r.reason.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rejects.iter().map(|r| r.raw.as_str()),
+        )),
+        rep(input_hash),
+    ];
+    RecordBatch::try_new(t.file_schema(), columns).expect("quarantine columns match the schema")
+}
