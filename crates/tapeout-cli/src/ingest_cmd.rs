@@ -39,15 +39,9 @@ pub struct IngestArgs {
 /// Parses `--time-origin`: a date, or a date-time as the Azure traces write them.
 pub fn parse_time_origin(s: &str) -> anyhow::Result<i64> {
     let s = s.trim();
-    let full = if s.len() == 10 {
-        format!("{s} 00:00:00")
-    } else {
-        s.to_string()
-    };
+    let full = if s.len() == 10 { format!("{s} 00:00:00") } else { s.to_string() };
     tapeout_formats::time::parse_datetime_ns(full.as_bytes()).with_context(|| {
-        format!(
-            "--time-origin `{s}`: expected YYYY-MM-DD or YYYY-MM-DD HH:MM:SS[.fraction][Z|±HH:MM]"
-        )
+        format!("--time-origin `{s}`: expected YYYY-MM-DD or YYYY-MM-DD HH:MM:SS[.fraction][Z|±HH:MM]")
     })
 }
 
@@ -56,10 +50,7 @@ pub async fn run(args: IngestArgs, quiet: bool) -> anyhow::Result<u8> {
         None => None,
         Some(f) => match SourceFormat::from_id(f) {
             Some(f) => Some(f),
-            None => bail!(
-                "--format `{f}`: unknown format; known: {}",
-                SourceFormat::ALL.map(|f| f.id()).join(", ")
-            ),
+            None => bail!("--format `{f}`: unknown format; known: {}", SourceFormat::ALL.map(|f| f.id()).join(", ")),
         },
     };
     let bar = IngestBar::new(quiet || args.json);
@@ -74,12 +65,8 @@ pub async fn run(args: IngestArgs, quiet: bool) -> anyhow::Result<u8> {
     };
     let summary = tapeout_lake::ingest(&args.lake, &args.inputs, opts).await;
     bar.finish();
-    let summary = summary.with_context(|| {
-        format!(
-            "ingest into {} failed; nothing was committed",
-            args.lake.display()
-        )
-    })?;
+    let summary =
+        summary.with_context(|| format!("ingest into {} failed; nothing was committed", args.lake.display()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -91,33 +78,12 @@ pub async fn run(args: IngestArgs, quiet: bool) -> anyhow::Result<u8> {
 fn print_human(s: &IngestSummary) {
     for r in &s.details {
         match r.status {
-            InputStatus::Rejected => eprintln!(
-                "rejected  {}: {}",
-                r.path,
-                r.reason.as_deref().unwrap_or("")
-            ),
-            InputStatus::Skipped => eprintln!(
-                "skipped   {}: {}",
-                r.path,
-                r.reason.as_deref().unwrap_or("")
-            ),
+            InputStatus::Rejected => eprintln!("rejected  {}: {}", r.path, r.reason.as_deref().unwrap_or("")),
+            InputStatus::Skipped => eprintln!("skipped   {}: {}", r.path, r.reason.as_deref().unwrap_or("")),
             InputStatus::Ingested | InputStatus::Appended => {
-                let verb = if r.status == InputStatus::Appended {
-                    "appended"
-                } else {
-                    "ingested"
-                };
-                let q = if r.quarantined > 0 {
-                    format!(", {} quarantined", r.quarantined)
-                } else {
-                    String::new()
-                };
-                eprintln!(
-                    "{verb:9} {} ({}): {} rows{q}",
-                    r.path,
-                    r.format.as_deref().unwrap_or("?"),
-                    r.rows
-                );
+                let verb = if r.status == InputStatus::Appended { "appended" } else { "ingested" };
+                let q = if r.quarantined > 0 { format!(", {} quarantined", r.quarantined) } else { String::new() };
+                eprintln!("{verb:9} {} ({}): {} rows{q}", r.path, r.format.as_deref().unwrap_or("?"), r.rows);
                 if let Some(t) = &r.truncated {
                     eprintln!("          warning: {t}");
                 }
@@ -126,14 +92,7 @@ fn print_human(s: &IngestSummary) {
     }
     println!(
         "{} inputs: {} rows landed, {} quarantined, {} skipped, {} rejected; {} files; lake version {}; {:.2} s",
-        s.inputs,
-        s.rows,
-        s.quarantined,
-        s.skipped,
-        s.rejected,
-        s.outputs,
-        s.manifest_version,
-        s.seconds
+        s.inputs, s.rows, s.quarantined, s.skipped, s.rejected, s.outputs, s.manifest_version, s.seconds
     );
     if s.quarantined > 0 {
         println!(

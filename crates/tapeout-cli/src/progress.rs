@@ -20,11 +20,7 @@ impl IngestBar {
     pub fn new(quiet: bool) -> Arc<Self> {
         let bar = ProgressBar::with_draw_target(
             Some(0),
-            if enabled(quiet) {
-                ProgressDrawTarget::stderr()
-            } else {
-                ProgressDrawTarget::hidden()
-            },
+            if enabled(quiet) { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
         );
         bar.set_style(
             ProgressStyle::with_template(
@@ -53,16 +49,12 @@ impl ProgressSink for IngestBar {
 
     fn input_done(&self, r: &InputReport) {
         if r.status == InputStatus::Rejected {
-            self.bar.suspend(|| {
-                eprintln!("rejected {}: {}", r.path, r.reason.as_deref().unwrap_or(""))
-            });
+            self.bar.suspend(|| eprintln!("rejected {}: {}", r.path, r.reason.as_deref().unwrap_or("")));
         }
     }
 
     fn waiting_for_lock(&self, holder: Option<u32>) {
         let who = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();
-        self.bar.suspend(|| {
-            eprintln!("waiting for another tapeout process{who} that is writing to this lake…")
-        });
+        self.bar.suspend(|| eprintln!("waiting for another tapeout process{who} that is writing to this lake…"));
     }
 }

@@ -53,40 +53,26 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         }
         _ => (s, 1),
     };
-    num.trim()
-        .parse::<usize>()
-        .map(|n| n * mult)
-        .map_err(|_| format!("`{s}`: expected a size such as 512M"))
+    num.trim().parse::<usize>().map(|n| n * mult).map_err(|_| format!("`{s}`: expected a size such as 512M"))
 }
 
 pub async fn run(args: SqlArgs) -> anyhow::Result<u8> {
-    let opts = SessionOptions {
-        allow_writes: args.allow_writes,
-        memory_limit: args.memory_limit,
-        at_version: None,
-    };
+    let opts = SessionOptions { allow_writes: args.allow_writes, memory_limit: args.memory_limit, at_version: None };
     let session = LakeSession::open(&args.lake, opts).await?;
     if let Some(q) = &args.query {
         run_statements(&session, q, args.format).await?;
         return Ok(0);
     }
     if let Some(f) = &args.file {
-        let text =
-            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        run_statements(&session, &text, args.format)
-            .await
-            .with_context(|| format!("in {}", f.display()))?;
+        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        run_statements(&session, &text, args.format).await.with_context(|| format!("in {}", f.display()))?;
         return Ok(0);
     }
     repl(&session, args.format).await
 }
 
 /// Splits `text` into statements with DataFusion's parser and runs each, printing results.
-async fn run_statements(
-    session: &LakeSession,
-    text: &str,
-    format: OutputFormat,
-) -> anyhow::Result<()> {
+async fn run_statements(session: &LakeSession, text: &str, format: OutputFormat) -> anyhow::Result<()> {
     let statements = DFParser::parse_sql(text).context("SQL syntax error")?;
     for st in statements {
         let df = session.sql(&st.to_string()).await?;
@@ -102,9 +88,7 @@ fn print_batches(batches: &[RecordBatch], format: OutputFormat) -> anyhow::Resul
     match format {
         OutputFormat::Table => writeln!(out, "{}", pretty_format_batches(batches)?)?,
         OutputFormat::Csv => {
-            let mut w = datafusion::arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(&mut out);
+            let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
             for b in batches {
                 w.write(b)?;
             }
@@ -129,10 +113,7 @@ fn describe(session: &LakeSession, table: Option<&str>) -> anyhow::Result<String
         None => {
             let mut s = String::from("tables:\n");
             for name in session.table_names() {
-                let about = tapeout_schema::registry()
-                    .table(&name)
-                    .map(|t| t.description.clone())
-                    .unwrap_or_default();
+                let about = tapeout_schema::registry().table(&name).map(|t| t.description.clone()).unwrap_or_default();
                 s.push_str(&format!("  {name:<20} {about}\n"));
             }
             Ok(s)
@@ -182,11 +163,7 @@ async fn repl(session: &LakeSession, format: OutputFormat) -> anyhow::Result<u8>
     );
     let mut buf = String::new();
     loop {
-        let prompt = if buf.is_empty() {
-            "tapeout> "
-        } else {
-            "     ..> "
-        };
+        let prompt = if buf.is_empty() { "tapeout> " } else { "     ..> " };
         let line = match rl.readline(prompt) {
             Ok(l) => l,
             Err(rustyline::error::ReadlineError::Interrupted) => {

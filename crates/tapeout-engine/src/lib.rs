@@ -16,9 +16,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
@@ -39,9 +37,7 @@ pub enum EngineError {
     #[error("{}: no lake here (no such directory); create one with `tapeout ingest --lake {} FILES`", .0.display(), .0.display())]
     NoLake(PathBuf),
     /// A statement that writes, in a read-only session.
-    #[error(
-        "tapeout sql is read-only: {0} statements are refused (pass --allow-writes to run them)"
-    )]
+    #[error("tapeout sql is read-only: {0} statements are refused (pass --allow-writes to run them)")]
     ReadOnly(String),
     /// DataFusion planning or execution failed.
     #[error(transparent)]
@@ -83,16 +79,10 @@ impl LakeSession {
             .with_information_schema(true)
             .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
         let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
-        let store = SnapshotStore::new(&lake, &snapshot)
-            .map_err(datafusion::error::DataFusionError::from)?;
+        let store = SnapshotStore::new(&lake, &snapshot).map_err(datafusion::error::DataFusionError::from)?;
         let url = ObjectStoreUrl::parse(LAKE_URL)?;
         ctx.register_object_store(url.as_ref(), Arc::new(store));
-        let session = LakeSession {
-            ctx,
-            snapshot,
-            lake,
-            opts,
-        };
+        let session = LakeSession { ctx, snapshot, lake, opts };
         for table in tapeout_schema::registry().tables() {
             session.register_table(table).await?;
         }
@@ -101,19 +91,14 @@ impl LakeSession {
 
     async fn register_table(&self, table: &tapeout_schema::TableDef) -> Result<(), EngineError> {
         let url = ListingTableUrl::parse(format!("{LAKE_URL}/{}/", table.location))?;
-        let partition_cols: Vec<(String, DataType)> = table
-            .partition_columns()
-            .map(|c| (c.name.clone(), c.ty.arrow_type()))
-            .collect();
+        let partition_cols: Vec<(String, DataType)> =
+            table.partition_columns().map(|c| (c.name.clone(), c.ty.arrow_type())).collect();
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(partition_cols);
-        let config = ListingTableConfig::new(url)
-            .with_listing_options(options)
-            .with_schema(table.file_schema());
+        let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(table.file_schema());
         let provider = ListingTable::try_new(config)?;
-        self.ctx
-            .register_table(table.name.as_str(), Arc::new(provider))?;
+        self.ctx.register_table(table.name.as_str(), Arc::new(provider))?;
         Ok(())
     }
 
@@ -138,11 +123,7 @@ impl LakeSession {
         match self.ctx.sql_with_options(query, options).await {
             Ok(df) => Ok(df),
             Err(e) if !self.opts.allow_writes && e.to_string().contains("DML not supported") => {
-                let kind = query
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("DML")
-                    .to_uppercase();
+                let kind = query.split_whitespace().next().unwrap_or("DML").to_uppercase();
                 Err(EngineError::ReadOnly(kind))
             }
             Err(e) => Err(e.into()),

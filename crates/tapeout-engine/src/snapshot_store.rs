@@ -16,8 +16,8 @@ use futures::stream::BoxStream;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions,
+    PutOptions, PutPayload, PutResult, Result,
 };
 use tapeout_lake::Snapshot;
 
@@ -41,27 +41,17 @@ impl SnapshotStore {
 
     fn has_files_under(&self, prefix: &Path) -> bool {
         let p = format!("{}/", prefix.as_ref());
-        self.files
-            .range(p.clone()..)
-            .next()
-            .is_some_and(|f| f.starts_with(&p))
+        self.files.range(p.clone()..).next().is_some_and(|f| f.starts_with(&p))
     }
 
     fn read_only() -> object_store::Error {
-        object_store::Error::NotSupported {
-            source: "the lake snapshot is read-only".into(),
-        }
+        object_store::Error::NotSupported { source: "the lake snapshot is read-only".into() }
     }
 }
 
 impl fmt::Display for SnapshotStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "SnapshotStore(version {}, {} files)",
-            self.version,
-            self.files.len()
-        )
+        write!(f, "SnapshotStore(version {}, {} files)", self.version, self.files.len())
     }
 }
 
@@ -71,11 +61,7 @@ impl ObjectStore for SnapshotStore {
         Err(Self::read_only())
     }
 
-    async fn put_multipart_opts(
-        &self,
-        _: &Path,
-        _: PutMultipartOptions,
-    ) -> Result<Box<dyn MultipartUpload>> {
+    async fn put_multipart_opts(&self, _: &Path, _: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {
         Err(Self::read_only())
     }
 
@@ -83,18 +69,11 @@ impl ObjectStore for SnapshotStore {
         self.inner.get_opts(location, options).await
     }
 
-    async fn get_ranges(
-        &self,
-        location: &Path,
-        ranges: &[std::ops::Range<u64>],
-    ) -> Result<Vec<bytes::Bytes>> {
+    async fn get_ranges(&self, location: &Path, ranges: &[std::ops::Range<u64>]) -> Result<Vec<bytes::Bytes>> {
         self.inner.get_ranges(location, ranges).await
     }
 
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, Result<Path>>,
-    ) -> BoxStream<'static, Result<Path>> {
+    fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
         locations.map(|_| Err(Self::read_only())).boxed()
     }
 
@@ -102,19 +81,13 @@ impl ObjectStore for SnapshotStore {
         let files = self.files.clone();
         self.inner
             .list(prefix)
-            .filter(move |m| {
-                futures::future::ready(
-                    m.as_ref()
-                        .map_or(true, |m| files.contains(m.location.as_ref())),
-                )
-            })
+            .filter(move |m| futures::future::ready(m.as_ref().map_or(true, |m| files.contains(m.location.as_ref()))))
             .boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
         let mut r = self.inner.list_with_delimiter(prefix).await?;
-        r.objects
-            .retain(|m| self.files.contains(m.location.as_ref()));
+        r.objects.retain(|m| self.files.contains(m.location.as_ref()));
         r.common_prefixes.retain(|p| self.has_files_under(p));
         Ok(r)
     }

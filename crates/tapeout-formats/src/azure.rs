@@ -34,13 +34,7 @@ impl AzureParser {
     }
 
     /// Parses data lines (no header) starting at line `first_line`.
-    pub fn parse_chunk(
-        &self,
-        chunk: &[u8],
-        first_line: u64,
-        out: &mut RequestBatchBuilder,
-        rejects: &mut Vec<Reject>,
-    ) {
+    pub fn parse_chunk(&self, chunk: &[u8], first_line: u64, out: &mut RequestBatchBuilder, rejects: &mut Vec<Reject>) {
         let mut fields: Vec<Cow<[u8]>> = Vec::with_capacity(self.n_fields + 1);
         for (n, line) in lines(chunk, first_line) {
             if line.trim_ascii().is_empty() {
@@ -60,22 +54,16 @@ impl AzureParser {
                 continue;
             }
             let Some(arrival_ns) = parse_datetime_ns(fields[self.timestamp].trim_ascii()) else {
-                rejects.push(Reject::new(
-                    n,
-                    Some("TIMESTAMP"),
-                    "unparseable timestamp",
-                    line,
-                ));
+                rejects.push(Reject::new(n, Some("TIMESTAMP"), "unparseable timestamp", line));
                 continue;
             };
-            let count =
-                |i: usize, name: &str, rejects: &mut Vec<Reject>| match parse_count(&fields[i]) {
-                    Ok(v) => Some(v),
-                    Err(e) => {
-                        rejects.push(Reject::new(n, Some(name), e.describe(), line));
-                        None
-                    }
-                };
+            let count = |i: usize, name: &str, rejects: &mut Vec<Reject>| match parse_count(&fields[i]) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    rejects.push(Reject::new(n, Some(name), e.describe(), line));
+                    None
+                }
+            };
             let Some(input_tokens) = count(self.context, "ContextTokens", rejects) else {
                 continue;
             };

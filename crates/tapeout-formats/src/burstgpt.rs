@@ -23,13 +23,7 @@ pub struct BurstGptParser {
     origin_ns: i64,
 }
 
-fn text<'a>(
-    b: &'a [u8],
-    field: &str,
-    n: u64,
-    line: &[u8],
-    rejects: &mut Vec<Reject>,
-) -> Result<Option<&'a str>, ()> {
+fn text<'a>(b: &'a [u8], field: &str, n: u64, line: &[u8], rejects: &mut Vec<Reject>) -> Result<Option<&'a str>, ()> {
     match std::str::from_utf8(b.trim_ascii()) {
         Ok("") => Ok(None),
         Ok(s) => Ok(Some(s)),
@@ -59,13 +53,7 @@ impl BurstGptParser {
     }
 
     /// Parses data lines (no header) starting at line `first_line`.
-    pub fn parse_chunk(
-        &self,
-        chunk: &[u8],
-        first_line: u64,
-        out: &mut RequestBatchBuilder,
-        rejects: &mut Vec<Reject>,
-    ) {
+    pub fn parse_chunk(&self, chunk: &[u8], first_line: u64, out: &mut RequestBatchBuilder, rejects: &mut Vec<Reject>) {
         let mut fields: Vec<Cow<[u8]>> = Vec::with_capacity(self.n_fields + 1);
         for (n, line) in lines(chunk, first_line) {
             if line.trim_ascii().is_empty() {
@@ -87,12 +75,7 @@ impl BurstGptParser {
             let secs = match parse_nonneg_f64(&fields[self.timestamp]) {
                 Ok(v) if v < 9.0e9 => v,
                 Ok(_) => {
-                    rejects.push(Reject::new(
-                        n,
-                        Some("Timestamp"),
-                        "number out of range",
-                        line,
-                    ));
+                    rejects.push(Reject::new(n, Some("Timestamp"), "number out of range", line));
                     continue;
                 }
                 Err(e) => {
@@ -101,22 +84,16 @@ impl BurstGptParser {
                 }
             };
             let Some(arrival_ns) = self.origin_ns.checked_add((secs * 1e9).round() as i64) else {
-                rejects.push(Reject::new(
-                    n,
-                    Some("Timestamp"),
-                    "timestamp overflows with --time-origin",
-                    line,
-                ));
+                rejects.push(Reject::new(n, Some("Timestamp"), "timestamp overflows with --time-origin", line));
                 continue;
             };
-            let count =
-                |i: usize, name: &str, rejects: &mut Vec<Reject>| match parse_count(&fields[i]) {
-                    Ok(v) => Some(v),
-                    Err(e) => {
-                        rejects.push(Reject::new(n, Some(name), e.describe(), line));
-                        None
-                    }
-                };
+            let count = |i: usize, name: &str, rejects: &mut Vec<Reject>| match parse_count(&fields[i]) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    rejects.push(Reject::new(n, Some(name), e.describe(), line));
+                    None
+                }
+            };
             let Some(input_tokens) = count(self.request, "Request tokens", rejects) else {
                 continue;
             };

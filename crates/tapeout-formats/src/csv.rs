@@ -98,11 +98,7 @@ pub fn parse_count(b: &[u8]) -> Result<i64, NumError> {
     }
     if b[0] == b'-' {
         return if b[1..].iter().all(u8::is_ascii_digit) && b.len() > 1 {
-            if b[1..].iter().all(|&c| c == b'0') {
-                Ok(0)
-            } else {
-                Err(NumError::Negative)
-            }
+            if b[1..].iter().all(|&c| c == b'0') { Ok(0) } else { Err(NumError::Negative) }
         } else {
             Err(NumError::NotANumber)
         };
@@ -116,10 +112,7 @@ pub fn parse_count(b: &[u8]) -> Result<i64, NumError> {
         if !c.is_ascii_digit() {
             return Err(NumError::NotANumber);
         }
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((c - b'0') as i64))
-            .ok_or(NumError::Overflow)?;
+        v = v.checked_mul(10).and_then(|v| v.checked_add((c - b'0') as i64)).ok_or(NumError::Overflow)?;
     }
     Ok(v)
 }
@@ -165,10 +158,7 @@ mod tests {
         assert_eq!(parse_count(b" 42 "), Ok(42));
         assert_eq!(parse_count(b"-3"), Err(NumError::Negative));
         assert_eq!(parse_count(b"-0"), Ok(0));
-        assert_eq!(
-            parse_count(b"99999999999999999999"),
-            Err(NumError::Overflow)
-        );
+        assert_eq!(parse_count(b"99999999999999999999"), Err(NumError::Overflow));
         assert_eq!(parse_count(b"4.5"), Err(NumError::NotANumber));
         assert_eq!(parse_count(b""), Err(NumError::Empty));
         assert_eq!(parse_nonneg_f64(b"1.5"), Ok(1.5));

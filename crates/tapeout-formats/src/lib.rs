@@ -40,11 +40,7 @@ pub enum SourceFormat {
 
 impl SourceFormat {
     /// Every format, in documentation order.
-    pub const ALL: [SourceFormat; 3] = [
-        SourceFormat::AzureLlm,
-        SourceFormat::BurstGpt,
-        SourceFormat::Mooncake,
-    ];
+    pub const ALL: [SourceFormat; 3] = [SourceFormat::AzureLlm, SourceFormat::BurstGpt, SourceFormat::Mooncake];
 
     /// The format id stored in the `source` column and accepted by `--format`.
     pub fn id(self) -> &'static str {
@@ -84,17 +80,11 @@ pub enum FormatError {
     )]
     Unrecognized { line1: String },
     /// A PyTorch profiler trace, which the request parsers do not read.
-    #[error(
-        "this is a PyTorch profiler (Kineto) trace; kernel-trace ingest is not implemented yet"
-    )]
+    #[error("this is a PyTorch profiler (Kineto) trace; kernel-trace ingest is not implemented yet")]
     KinetoTrace,
     /// A header lacks a column the format needs.
     #[error("line 1: {format} header has no `{column}` column (header: `{header}`)")]
-    MissingColumn {
-        format: SourceFormat,
-        column: String,
-        header: String,
-    },
+    MissingColumn { format: SourceFormat, column: String, header: String },
     /// A header is not UTF-8 or names a column twice.
     #[error("line 1: bad header: {message}")]
     BadHeader { message: String },
@@ -120,22 +110,16 @@ fn first_line(b: &[u8]) -> &[u8] {
 pub(crate) fn header_names(header: &[u8]) -> Result<Vec<String>, FormatError> {
     let mut fields = Vec::new();
     if !csv::split_fields(header, &mut fields) {
-        return Err(FormatError::BadHeader {
-            message: "unterminated quote".into(),
-        });
+        return Err(FormatError::BadHeader { message: "unterminated quote".into() });
     }
     let names: Vec<String> = fields
         .iter()
         .map(|f| std::str::from_utf8(f).map(|s| s.trim().to_string()))
         .collect::<Result<_, _>>()
-        .map_err(|_| FormatError::BadHeader {
-            message: "not UTF-8".into(),
-        })?;
+        .map_err(|_| FormatError::BadHeader { message: "not UTF-8".into() })?;
     for (i, n) in names.iter().enumerate() {
         if names[..i].iter().any(|m| m.eq_ignore_ascii_case(n)) {
-            return Err(FormatError::BadHeader {
-                message: format!("column `{n}` appears twice"),
-            });
+            return Err(FormatError::BadHeader { message: format!("column `{n}` appears twice") });
         }
     }
     Ok(names)
@@ -147,23 +131,17 @@ pub(crate) fn header_index(
     format: SourceFormat,
     header: &[u8],
 ) -> Result<usize, FormatError> {
-    names
-        .iter()
-        .position(|n| n.eq_ignore_ascii_case(want))
-        .ok_or_else(|| FormatError::MissingColumn {
-            format,
-            column: want.to_string(),
-            header: String::from_utf8_lossy(header).into_owned(),
-        })
+    names.iter().position(|n| n.eq_ignore_ascii_case(want)).ok_or_else(|| FormatError::MissingColumn {
+        format,
+        column: want.to_string(),
+        header: String::from_utf8_lossy(header).into_owned(),
+    })
 }
 
 /// Names the format of a file from its first bytes (decompressed; a few KiB are plenty).
 pub fn detect(head: &[u8]) -> Result<SourceFormat, FormatError> {
     let head = strip_bom(head);
-    let start = head
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .ok_or(FormatError::Empty)?;
+    let start = head.iter().position(|c| !c.is_ascii_whitespace()).ok_or(FormatError::Empty)?;
     let body = &head[start..];
     let line1 = first_line(body);
     if body[0] == b'{' || body[0] == b'[' {
@@ -199,19 +177,11 @@ pub enum RequestParser {
 
 impl RequestParser {
     /// Builds a parser; `header` is line 1 of the file for formats that have one.
-    pub fn new(
-        format: SourceFormat,
-        header: Option<&[u8]>,
-        opts: &ParseOptions,
-    ) -> Result<Self, FormatError> {
+    pub fn new(format: SourceFormat, header: Option<&[u8]>, opts: &ParseOptions) -> Result<Self, FormatError> {
         let header = || header.map(strip_bom).ok_or(FormatError::Empty);
         Ok(match format {
-            SourceFormat::AzureLlm => {
-                RequestParser::Azure(azure::AzureParser::from_header(header()?)?)
-            }
-            SourceFormat::BurstGpt => {
-                RequestParser::BurstGpt(burstgpt::BurstGptParser::from_header(header()?, opts)?)
-            }
+            SourceFormat::AzureLlm => RequestParser::Azure(azure::AzureParser::from_header(header()?)?),
+            SourceFormat::BurstGpt => RequestParser::BurstGpt(burstgpt::BurstGptParser::from_header(header()?, opts)?),
             SourceFormat::Mooncake => RequestParser::Mooncake(mooncake::MooncakeParser::new(opts)),
         })
     }
@@ -263,35 +233,20 @@ pub fn parse_all(
     };
     let (rows, rejects) = parser.parse_chunk(body, first);
     let batch = PrefixTracker::new().apply(&rows.finish(workload, file));
-    Ok(ParsedFile {
-        format,
-        batch,
-        rejects,
-    })
+    Ok(ParsedFile { format, batch, rejects })
 }
 
 /// The default `workload` of a file: Azure's `…_code…` → `code`, `…_conv…` → `conversation`,
 /// otherwise the file stem (name without directory and without `.gz`/`.zst` and one extension).
 pub fn workload_from_path(path: &str) -> String {
     let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
-    let name = name
-        .strip_suffix(".gz")
-        .or_else(|| name.strip_suffix(".zst"))
-        .unwrap_or(name);
+    let name = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".zst")).unwrap_or(name);
     let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
     let tokens: Vec<&str> = stem.split(['_', '-', '.']).collect();
-    if tokens
-        .iter()
-        .skip(1)
-        .any(|t| t.eq_ignore_ascii_case("code"))
-    {
+    if tokens.iter().skip(1).any(|t| t.eq_ignore_ascii_case("code")) {
         return "code".into();
     }
-    if tokens
-        .iter()
-        .skip(1)
-        .any(|t| t.eq_ignore_ascii_case("conv"))
-    {
+    if tokens.iter().skip(1).any(|t| t.eq_ignore_ascii_case("conv")) {
         return "conversation".into();
     }
     stem.to_string()

@@ -26,19 +26,11 @@ pub struct MooncakeParser {
 impl MooncakeParser {
     /// A parser anchoring relative timestamps at `opts.time_origin_ns`.
     pub fn new(opts: &ParseOptions) -> Self {
-        MooncakeParser {
-            origin_ns: opts.time_origin_ns,
-        }
+        MooncakeParser { origin_ns: opts.time_origin_ns }
     }
 
     /// Parses lines starting at line `first_line`.
-    pub fn parse_chunk(
-        &self,
-        chunk: &[u8],
-        first_line: u64,
-        out: &mut RequestBatchBuilder,
-        rejects: &mut Vec<Reject>,
-    ) {
+    pub fn parse_chunk(&self, chunk: &[u8], first_line: u64, out: &mut RequestBatchBuilder, rejects: &mut Vec<Reject>) {
         for (n, line) in crate::csv::lines(chunk, first_line) {
             if line.trim_ascii().is_empty() {
                 continue;
@@ -46,12 +38,7 @@ impl MooncakeParser {
             let rec: Record = match serde_json::from_slice(line) {
                 Ok(r) => r,
                 Err(e) => {
-                    rejects.push(Reject::new(
-                        n,
-                        None,
-                        format!("invalid JSON record: {e}"),
-                        line,
-                    ));
+                    rejects.push(Reject::new(n, None, format!("invalid JSON record: {e}"), line));
                     continue;
                 }
             };
@@ -65,30 +52,17 @@ impl MooncakeParser {
                 rejects.push(Reject::new(
                     n,
                     Some("timestamp"),
-                    if ts < 0.0 {
-                        "negative value"
-                    } else {
-                        "number out of range"
-                    },
+                    if ts < 0.0 { "negative value" } else { "number out of range" },
                     line,
                 ));
                 continue;
             }
             let Some(arrival_ns) = self.origin_ns.checked_add((ts * 1e6).round() as i64) else {
-                rejects.push(Reject::new(
-                    n,
-                    Some("timestamp"),
-                    "timestamp overflows with --time-origin",
-                    line,
-                ));
+                rejects.push(Reject::new(n, Some("timestamp"), "timestamp overflows with --time-origin", line));
                 continue;
             };
             let (Some(input), Some(output)) = (rec.input_length, rec.output_length) else {
-                rejects.push(missing(if rec.input_length.is_none() {
-                    "input_length"
-                } else {
-                    "output_length"
-                }));
+                rejects.push(missing(if rec.input_length.is_none() { "input_length" } else { "output_length" }));
                 continue;
             };
             if input < 0 {

@@ -31,11 +31,9 @@ impl PrefixTracker {
     /// tracker has seen. Rows without block hashes keep a null.
     pub fn apply(&mut self, batch: &RecordBatch) -> RecordBatch {
         let schema = batch.schema();
-        let (Ok(hashes_idx), Ok(input_idx), Ok(cached_idx)) = (
-            schema.index_of("block_hashes"),
-            schema.index_of("input_tokens"),
-            schema.index_of("cached_tokens"),
-        ) else {
+        let (Ok(hashes_idx), Ok(input_idx), Ok(cached_idx)) =
+            (schema.index_of("block_hashes"), schema.index_of("input_tokens"), schema.index_of("cached_tokens"))
+        else {
             return batch.clone();
         };
         let hashes = batch.column(hashes_idx).as_list::<i32>();

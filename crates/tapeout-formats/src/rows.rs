@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, Int64Builder, ListBuilder, RecordBatch,
-    StringArray, StringBuilder, TimestampNanosecondArray,
+    ArrayRef, BooleanArray, Float64Array, Int64Array, Int64Builder, ListBuilder, RecordBatch, StringArray,
+    StringBuilder, TimestampNanosecondArray,
 };
 use arrow::datatypes::Field;
 

@@ -59,13 +59,7 @@ pub fn parse_datetime_ns(s: &[u8]) -> Option<i64> {
     let h = digits(&s[11..13])?;
     let mi = digits(&s[14..16])?;
     let sec = digits(&s[17..19])?;
-    if !(1..=12).contains(&mo)
-        || d == 0
-        || d > days_in_month(y, mo)
-        || h > 23
-        || mi > 59
-        || sec > 60
-    {
+    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60 {
         return None;
     }
     let mut rest = &s[19..];
@@ -120,30 +114,15 @@ mod tests {
     #[test]
     fn azure_2023_seven_digit_fraction() {
         // 2023-11-16T18:17:03Z = 1700158623 s.
-        assert_eq!(
-            parse_datetime_ns(b"2023-11-16 18:17:03.9799600"),
-            Some(1_700_158_623_979_960_000)
-        );
+        assert_eq!(parse_datetime_ns(b"2023-11-16 18:17:03.9799600"), Some(1_700_158_623_979_960_000));
     }
 
     #[test]
     fn azure_2024_offset_and_optional_fraction() {
-        assert_eq!(
-            parse_datetime_ns(b"2024-05-10 00:00:00.009930+00:00"),
-            Some(1_715_299_200_009_930_000)
-        );
-        assert_eq!(
-            parse_datetime_ns(b"2024-05-10 00:00:00+00:00"),
-            Some(1_715_299_200_000_000_000)
-        );
-        assert_eq!(
-            parse_datetime_ns(b"2024-05-10T02:00:00+02:00"),
-            Some(1_715_299_200_000_000_000)
-        );
-        assert_eq!(
-            parse_datetime_ns(b"2024-05-10T00:00:00Z"),
-            Some(1_715_299_200_000_000_000)
-        );
+        assert_eq!(parse_datetime_ns(b"2024-05-10 00:00:00.009930+00:00"), Some(1_715_299_200_009_930_000));
+        assert_eq!(parse_datetime_ns(b"2024-05-10 00:00:00+00:00"), Some(1_715_299_200_000_000_000));
+        assert_eq!(parse_datetime_ns(b"2024-05-10T02:00:00+02:00"), Some(1_715_299_200_000_000_000));
+        assert_eq!(parse_datetime_ns(b"2024-05-10T00:00:00Z"), Some(1_715_299_200_000_000_000));
     }
 
     #[test]
@@ -158,12 +137,7 @@ mod tests {
             b"2023-11-16 18:17:03 extra",
             b"abcd-11-16 18:17:03",
         ] {
-            assert_eq!(
-                parse_datetime_ns(bad),
-                None,
-                "{}",
-                String::from_utf8_lossy(bad)
-            );
+            assert_eq!(parse_datetime_ns(bad), None, "{}", String::from_utf8_lossy(bad));
         }
         assert!(parse_datetime_ns(b"2024-02-29 00:00:00").is_some());
     }
@@ -179,12 +153,7 @@ mod tests {
             let y: i64 = s[..s.len() - 6].parse().unwrap();
             let m: u32 = s[s.len() - 5..s.len() - 3].parse().unwrap();
             let dd: u32 = s[s.len() - 2..].parse().unwrap();
-            assert_eq!(
-                days_from_civil(y, m, dd),
-                d as i64,
-                "{}",
-                String::from_utf8_lossy(b)
-            );
+            assert_eq!(days_from_civil(y, m, dd), d as i64, "{}", String::from_utf8_lossy(b));
         }
     }
 }

@@ -28,8 +28,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use tapeout_formats::time::{day_of, format_day};
 use tapeout_formats::{
-    FormatError, ParseOptions, PrefixTracker, Reject, RequestBatchBuilder, RequestParser,
-    SourceFormat,
+    FormatError, ParseOptions, PrefixTracker, Reject, RequestBatchBuilder, RequestParser, SourceFormat,
 };
 
 use crate::LakeError;
@@ -175,11 +174,7 @@ struct Shared {
 ///
 /// Returns `Err` only when nothing could be attempted (lake not writable, lock refused,
 /// manifest unreadable); per-input failures are in the summary.
-pub async fn ingest(
-    lake: &Path,
-    args: &[String],
-    opts: IngestOptions,
-) -> Result<IngestSummary, LakeError> {
+pub async fn ingest(lake: &Path, args: &[String], opts: IngestOptions) -> Result<IngestSummary, LakeError> {
     let started = Instant::now();
     let (files, problems) = resolve_inputs(args);
     std::fs::create_dir_all(lake).map_err(|e| LakeError::io(lake, e))?;
@@ -201,20 +196,13 @@ pub async fn ingest(
     };
     let snapshot = manifest::load(&lake, None)?;
     crate::repair::remove_leftovers(&lake, &snapshot)?;
-    let total: u64 = files
-        .iter()
-        .filter_map(|f| std::fs::metadata(&f.path).ok())
-        .map(|m| m.len())
-        .sum();
+    let total: u64 = files.iter().filter_map(|f| std::fs::metadata(&f.path).ok()).map(|m| m.len()).sum();
     if let Some(p) = &progress {
         p.start(files.len() + problems.len(), total);
     }
     let shared = Arc::new(Shared {
         lake: lake.clone(),
-        state: Mutex::new(CommitState {
-            version: snapshot.version,
-            known: snapshot.inputs.keys().cloned().collect(),
-        }),
+        state: Mutex::new(CommitState { version: snapshot.version, known: snapshot.inputs.keys().cloned().collect() }),
         snapshot,
         opts: opts.clone(),
     });
@@ -235,21 +223,20 @@ pub async fn ingest(
     if let Some(p) = &progress {
         details.iter().for_each(|r| p.input_done(r));
     }
-    let mut reports: Vec<(usize, InputReport)> =
-        futures::stream::iter(files.into_iter().enumerate())
-            .map(|(i, f)| {
-                let shared = shared.clone();
-                async move {
-                    let report = ingest_one(&shared, f).await;
-                    if let Some(p) = &shared.opts.progress {
-                        p.input_done(&report);
-                    }
-                    (i, report)
+    let mut reports: Vec<(usize, InputReport)> = futures::stream::iter(files.into_iter().enumerate())
+        .map(|(i, f)| {
+            let shared = shared.clone();
+            async move {
+                let report = ingest_one(&shared, f).await;
+                if let Some(p) = &shared.opts.progress {
+                    p.input_done(&report);
                 }
-            })
-            .buffer_unordered(opts.jobs.max(1))
-            .collect()
-            .await;
+                (i, report)
+            }
+        })
+        .buffer_unordered(opts.jobs.max(1))
+        .collect()
+        .await;
     reports.sort_by_key(|(i, _)| *i);
     details.extend(reports.into_iter().map(|(_, r)| r));
     let version = shared.state.lock().expect("state lock").version;
@@ -307,19 +294,10 @@ fn hash_input(path: &Path, snapshot: &Snapshot) -> std::io::Result<Hashed> {
     if extends.as_ref().is_some_and(|e| e.size == size) {
         extends = None; // identical content: a plain duplicate
     }
-    Ok(Hashed {
-        hash,
-        size,
-        extends,
-    })
+    Ok(Hashed { hash, size, extends })
 }
 
-fn rejected(
-    path: String,
-    format: Option<String>,
-    hash: Option<String>,
-    reason: String,
-) -> InputReport {
+fn rejected(path: String, format: Option<String>, hash: Option<String>, reason: String) -> InputReport {
     InputReport {
         path,
         status: InputStatus::Rejected,
@@ -351,19 +329,12 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
             if let Some(p) = &shared.opts.progress {
                 p.advance(hashed.size);
             }
-            let first = shared
-                .snapshot
-                .inputs
-                .get(&hashed.hash)
-                .map_or("an input of this run".to_string(), |e| e.path.clone());
+            let first =
+                shared.snapshot.inputs.get(&hashed.hash).map_or("an input of this run".to_string(), |e| e.path.clone());
             return InputReport {
                 path: shown,
                 status: InputStatus::Skipped,
-                format: shared
-                    .snapshot
-                    .inputs
-                    .get(&hashed.hash)
-                    .map(|e| e.format.clone()),
+                format: shared.snapshot.inputs.get(&hashed.hash).map(|e| e.format.clone()),
                 input_hash: Some(hashed.hash),
                 rows: 0,
                 quarantined: 0,
@@ -375,12 +346,7 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
     }
     let result = run_pipeline(shared, &input.path, &hashed).await;
     let unclaim = || {
-        shared
-            .state
-            .lock()
-            .expect("state lock")
-            .known
-            .remove(&hashed.hash);
+        shared.state.lock().expect("state lock").known.remove(&hashed.hash);
     };
     let landed = match result {
         Ok(l) => l,
@@ -409,9 +375,7 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
     let commit = {
         let mut st = shared.state.lock().expect("state lock");
         publish(&landed.staged)
-            .and_then(|()| {
-                manifest::commit(&shared.lake, st.version + 1, "ingest", vec![entry], vec![])
-            })
+            .and_then(|()| manifest::commit(&shared.lake, st.version + 1, "ingest", vec![entry], vec![]))
             .map(|v| {
                 st.version = v;
             })
@@ -422,21 +386,12 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
             let _ = std::fs::remove_file(&s.final_path);
         }
         unclaim();
-        return rejected(
-            shown,
-            Some(format),
-            Some(hashed.hash.clone()),
-            format!("commit failed: {e}"),
-        );
+        return rejected(shown, Some(format), Some(hashed.hash.clone()), format!("commit failed: {e}"));
     }
     tracing::info!(input = %shown, rows = landed.rows, quarantined = landed.quarantined, files = landed.staged.len(), "input committed");
     InputReport {
         path: shown,
-        status: if hashed.extends.is_some() {
-            InputStatus::Appended
-        } else {
-            InputStatus::Ingested
-        },
+        status: if hashed.extends.is_some() { InputStatus::Appended } else { InputStatus::Ingested },
         format: Some(format),
         input_hash: Some(hashed.hash),
         rows: landed.rows,
@@ -486,31 +441,21 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
-async fn run_pipeline(
-    shared: &Arc<Shared>,
-    path: &Path,
-    hashed: &Hashed,
-) -> Result<Landed, LakeError> {
+async fn run_pipeline(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Result<Landed, LakeError> {
     let opts = &shared.opts;
     let (piece_tx, mut piece_rx) = tokio::sync::mpsc::channel::<Piece>(4);
     let lines_read = Arc::new(AtomicU64::new(0));
     let reader = {
         let (path, lines_read) = (path.to_path_buf(), lines_read.clone());
-        let (chunk, max_line, progress) =
-            (opts.chunk_bytes, opts.max_line_bytes, opts.progress.clone());
+        let (chunk, max_line, progress) = (opts.chunk_bytes, opts.max_line_bytes, opts.progress.clone());
         tokio::task::spawn_blocking(move || -> Result<(), LakeError> {
             let (decoded, _) = open_decoded(&path).map_err(|e| LakeError::io(&path, e))?;
-            let counted = CountingReader {
-                inner: decoded,
-                progress,
-                pending: 0,
-            };
+            let counted = CountingReader { inner: decoded, progress, pending: 0 };
             let mut chunker = Chunker::new(counted, chunk, max_line);
             for piece in chunker.by_ref() {
                 let next = match &piece {
                     Piece::Lines { first_line, data } => {
-                        first_line + memchr::memchr_iter(b'\n', data).count() as u64
-                            - u64::from(data.ends_with(b"\n"))
+                        first_line + memchr::memchr_iter(b'\n', data).count() as u64 - u64::from(data.ends_with(b"\n"))
                     }
                     Piece::Oversized { line, .. } => *line,
                     Piece::Broken { next_line, .. } => next_line.saturating_sub(1),
@@ -530,57 +475,34 @@ async fn run_pipeline(
         None => {
             let err = reader.await.map_err(LakeError::join)?;
             err?;
-            return Err(LakeError::Format {
-                path: path.to_path_buf(),
-                source: FormatError::Empty,
-            });
+            return Err(LakeError::Format { path: path.to_path_buf(), source: FormatError::Empty });
         }
         Some(Piece::Lines { first_line, data }) => {
             let data = tapeout_formats::strip_bom(&data).to_vec();
             let format = match opts.format {
                 Some(f) => f,
-                None => tapeout_formats::detect(&data).map_err(|e| LakeError::Format {
-                    path: path.to_path_buf(),
-                    source: e,
-                })?,
+                None => tapeout_formats::detect(&data)
+                    .map_err(|e| LakeError::Format { path: path.to_path_buf(), source: e })?,
             };
-            let opts_p = ParseOptions {
-                time_origin_ns: opts.time_origin_ns,
-            };
+            let opts_p = ParseOptions { time_origin_ns: opts.time_origin_ns };
             if format.has_header() {
                 let end = memchr::memchr(b'\n', &data).unwrap_or(data.len());
                 let header = data[..end].strip_suffix(b"\r").unwrap_or(&data[..end]);
-                let parser = RequestParser::new(format, Some(header), &opts_p).map_err(|e| {
-                    LakeError::Format {
-                        path: path.to_path_buf(),
-                        source: e,
-                    }
-                })?;
+                let parser = RequestParser::new(format, Some(header), &opts_p)
+                    .map_err(|e| LakeError::Format { path: path.to_path_buf(), source: e })?;
                 let rest = data.get(end + 1..).unwrap_or(&[]).to_vec();
-                (
-                    format,
-                    parser,
-                    Piece::Lines {
-                        first_line: first_line + 1,
-                        data: rest,
-                    },
-                )
+                (format, parser, Piece::Lines { first_line: first_line + 1, data: rest })
             } else {
                 (
                     format,
-                    RequestParser::new(format, None, &opts_p).map_err(|e| LakeError::Format {
-                        path: path.to_path_buf(),
-                        source: e,
-                    })?,
+                    RequestParser::new(format, None, &opts_p)
+                        .map_err(|e| LakeError::Format { path: path.to_path_buf(), source: e })?,
                     Piece::Lines { first_line, data },
                 )
             }
         }
         Some(Piece::Broken { message, .. }) => {
-            return Err(LakeError::Input {
-                path: path.to_path_buf(),
-                message: format!("unreadable: {message}"),
-            });
+            return Err(LakeError::Input { path: path.to_path_buf(), message: format!("unreadable: {message}") });
         }
         Some(Piece::Oversized { len, .. }) => {
             return Err(LakeError::Input {
@@ -593,73 +515,53 @@ async fn run_pipeline(
 
     // Writer thread: sequential, in file order.
     let (parsed_tx, mut parsed_rx) = tokio::sync::mpsc::channel::<Parsed>(2);
-    let workload = opts.workload.clone().or_else(|| {
-        Some(tapeout_formats::workload_from_path(
-            &path.display().to_string(),
-        ))
-    });
+    let workload =
+        opts.workload.clone().or_else(|| Some(tapeout_formats::workload_from_path(&path.display().to_string())));
     let writer = {
         let lake = shared.lake.clone();
         let file = path.display().to_string();
         let hash = hashed.hash.clone();
         let workload = workload.clone();
         let skip = hashed.extends.as_ref().map_or(0, |e| e.lines);
-        tokio::task::spawn_blocking(
-            move || -> Result<(u64, u64, Option<String>, Vec<StagedFile>), LakeError> {
-                let tag = &hash[..16];
-                let mut data = TableWriter::new(&lake, tapeout_schema::table("requests"), tag);
-                let mut quarantine =
-                    TableWriter::new(&lake, tapeout_schema::table("quarantine"), tag);
-                let q_part = "table_name=requests";
-                let mut tracker = PrefixTracker::new();
-                let (mut rows, mut rejected, mut truncated) = (0u64, 0u64, None);
-                let push_rejects =
-                    |q: &mut TableWriter, rejects: Vec<Reject>| -> Result<u64, LakeError> {
-                        let rejects: Vec<Reject> =
-                            rejects.into_iter().filter(|r| r.line > skip).collect();
-                        let n = rejects.len() as u64;
-                        if n > 0 {
-                            q.push(
-                                q_part,
-                                quarantine_batch(&rejects, Some(format.id()), &file, &hash),
-                            )?;
-                        }
-                        Ok(n)
-                    };
-                while let Some(p) = parsed_rx.blocking_recv() {
-                    match p {
-                        Parsed::Rows(builder, rejects) => {
-                            let batch = tracker.apply(&builder.finish(workload.as_deref(), &file));
-                            let batch = if skip > 0 {
-                                drop_lines_upto(&batch, skip)?
-                            } else {
-                                batch
-                            };
-                            rows += batch.num_rows() as u64;
-                            for (day, part) in split_by_day(batch)? {
-                                data.push(
-                                    &format!("source={}/date={}", format.id(), format_day(day)),
-                                    part,
-                                )?;
-                            }
-                            rejected += push_rejects(&mut quarantine, rejects)?;
-                        }
-                        Parsed::Reject(r) => rejected += push_rejects(&mut quarantine, vec![r])?,
-                        Parsed::Broken(message) => truncated = Some(message),
-                    }
+        tokio::task::spawn_blocking(move || -> Result<(u64, u64, Option<String>, Vec<StagedFile>), LakeError> {
+            let tag = &hash[..16];
+            let mut data = TableWriter::new(&lake, tapeout_schema::table("requests"), tag);
+            let mut quarantine = TableWriter::new(&lake, tapeout_schema::table("quarantine"), tag);
+            let q_part = "table_name=requests";
+            let mut tracker = PrefixTracker::new();
+            let (mut rows, mut rejected, mut truncated) = (0u64, 0u64, None);
+            let push_rejects = |q: &mut TableWriter, rejects: Vec<Reject>| -> Result<u64, LakeError> {
+                let rejects: Vec<Reject> = rejects.into_iter().filter(|r| r.line > skip).collect();
+                let n = rejects.len() as u64;
+                if n > 0 {
+                    q.push(q_part, quarantine_batch(&rejects, Some(format.id()), &file, &hash))?;
                 }
-                let mut staged = data.finish()?;
-                staged.extend(quarantine.finish()?);
-                Ok((rows, rejected, truncated, staged))
-            },
-        )
+                Ok(n)
+            };
+            while let Some(p) = parsed_rx.blocking_recv() {
+                match p {
+                    Parsed::Rows(builder, rejects) => {
+                        let batch = tracker.apply(&builder.finish(workload.as_deref(), &file));
+                        let batch = if skip > 0 { drop_lines_upto(&batch, skip)? } else { batch };
+                        rows += batch.num_rows() as u64;
+                        for (day, part) in split_by_day(batch)? {
+                            data.push(&format!("source={}/date={}", format.id(), format_day(day)), part)?;
+                        }
+                        rejected += push_rejects(&mut quarantine, rejects)?;
+                    }
+                    Parsed::Reject(r) => rejected += push_rejects(&mut quarantine, vec![r])?,
+                    Parsed::Broken(message) => truncated = Some(message),
+                }
+            }
+            let mut staged = data.finish()?;
+            staged.extend(quarantine.finish()?);
+            Ok((rows, rejected, truncated, staged))
+        })
     };
 
     // Parse stage: chunks parsed in parallel, delivered in order.
     let pieces = futures::stream::once(async { first_piece })
-        .chain(futures::stream::unfold(piece_rx, |mut rx| async move {
-            rx.recv().await.map(|p| (p, rx))
-        }));
+        .chain(futures::stream::unfold(piece_rx, |mut rx| async move { rx.recv().await.map(|p| (p, rx)) }));
     let max_line = opts.max_line_bytes;
     let mut parsed = std::pin::pin!(
         pieces
@@ -668,11 +570,9 @@ async fn run_pipeline(
                 async move {
                     match piece {
                         Piece::Lines { first_line, data } => {
-                            let (b, r) = tokio::task::spawn_blocking(move || {
-                                parser.parse_chunk(&data, first_line)
-                            })
-                            .await
-                            .map_err(LakeError::join)?;
+                            let (b, r) = tokio::task::spawn_blocking(move || parser.parse_chunk(&data, first_line))
+                                .await
+                                .map_err(LakeError::join)?;
                             Ok::<Parsed, LakeError>(Parsed::Rows(b, r))
                         }
                         Piece::Oversized { line, head, len } => Ok(Parsed::Reject(Reject::new(
@@ -681,9 +581,7 @@ async fn run_pipeline(
                             format!("line is {len} bytes, longer than the {max_line}-byte limit"),
                             &head,
                         ))),
-                        Piece::Broken {
-                            next_line, message, ..
-                        } => Ok(Parsed::Broken(format!(
+                        Piece::Broken { next_line, message, .. } => Ok(Parsed::Broken(format!(
                             "{message}; rows after line {} were not read",
                             next_line.saturating_sub(1)
                         ))),
@@ -740,14 +638,8 @@ async fn run_pipeline(
 }
 
 fn drop_lines_upto(batch: &RecordBatch, skip: u64) -> Result<RecordBatch, LakeError> {
-    let line = batch
-        .column_by_name("line")
-        .expect("requests has line")
-        .as_primitive::<Int64Type>();
-    let keep: BooleanArray = line
-        .iter()
-        .map(|l| Some(l.is_some_and(|l| l as u64 > skip)))
-        .collect();
+    let line = batch.column_by_name("line").expect("requests has line").as_primitive::<Int64Type>();
+    let keep: BooleanArray = line.iter().map(|l| Some(l.is_some_and(|l| l as u64 > skip))).collect();
     filter_record_batch(batch, &keep).map_err(LakeError::arrow)
 }
 
@@ -773,9 +665,7 @@ fn split_by_day(batch: RecordBatch) -> Result<Vec<(i32, RecordBatch)>, LakeError
         .into_iter()
         .map(|(d, idx)| {
             let idx = arrow::array::UInt32Array::from(idx);
-            take_record_batch(&batch, &idx)
-                .map(|b| (d, b))
-                .map_err(LakeError::arrow)
+            take_record_batch(&batch, &idx).map(|b| (d, b)).map_err(LakeError::arrow)
         })
         .collect()
 }

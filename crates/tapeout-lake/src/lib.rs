@@ -35,10 +35,7 @@ pub use manifest::{Snapshot, load as load_snapshot};
 pub enum LakeError {
     /// A file-system operation failed.
     #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     /// A manifest commit file is unreadable or inconsistent.
     #[error("manifest {}: {message}", path.display())]
     Manifest { path: PathBuf, message: String },
@@ -50,19 +47,13 @@ pub enum LakeError {
     Locked { lake: PathBuf, holder: Option<u32> },
     /// The input is not a trace tapeout reads.
     #[error("{}: {source}", path.display())]
-    Format {
-        path: PathBuf,
-        source: tapeout_formats::FormatError,
-    },
+    Format { path: PathBuf, source: tapeout_formats::FormatError },
     /// The input cannot be used.
     #[error("{}: {message}", path.display())]
     Input { path: PathBuf, message: String },
     /// Writing Parquet failed.
     #[error("{}: parquet: {source}", path.display())]
-    Parquet {
-        path: PathBuf,
-        source: parquet::errors::ParquetError,
-    },
+    Parquet { path: PathBuf, source: parquet::errors::ParquetError },
     /// An Arrow kernel failed (a bug or resource exhaustion).
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
@@ -73,16 +64,10 @@ pub enum LakeError {
 
 impl LakeError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        LakeError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        LakeError::Io { path: path.to_path_buf(), source }
     }
     pub(crate) fn parquet(path: &Path, source: parquet::errors::ParquetError) -> Self {
-        LakeError::Parquet {
-            path: path.to_path_buf(),
-            source,
-        }
+        LakeError::Parquet { path: path.to_path_buf(), source }
     }
     pub(crate) fn arrow(e: arrow::error::ArrowError) -> Self {
         LakeError::Arrow(e)

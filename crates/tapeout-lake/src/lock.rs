@@ -22,11 +22,7 @@ impl LakeLock {
     /// Takes the lock. When another process holds it: with `wait`, calls `on_wait` with the
     /// holder's pid (if known) and blocks until it is free; without, fails with
     /// [`LakeError::Locked`].
-    pub fn acquire(
-        lake: &Path,
-        wait: bool,
-        on_wait: impl FnOnce(Option<u32>),
-    ) -> Result<LakeLock, LakeError> {
+    pub fn acquire(lake: &Path, wait: bool, on_wait: impl FnOnce(Option<u32>)) -> Result<LakeLock, LakeError> {
         let dir = lake.join(MANIFEST_DIR);
         fs::create_dir_all(&dir).map_err(|e| LakeError::io(&dir, e))?;
         let path = dir.join("lock");
@@ -44,10 +40,7 @@ impl LakeLock {
                 let _ = file.read_to_string(&mut s);
                 let holder = s.trim().parse().ok();
                 if !wait {
-                    return Err(LakeError::Locked {
-                        lake: lake.to_path_buf(),
-                        holder,
-                    });
+                    return Err(LakeError::Locked { lake: lake.to_path_buf(), holder });
                 }
                 on_wait(holder);
                 file.lock().map_err(|e| LakeError::io(&path, e))?;

@@ -139,17 +139,12 @@ pub fn commit_path(lake: &Path, version: u64) -> PathBuf {
 /// Reads one commit file.
 fn read_commit(path: &Path) -> Result<Commit, LakeError> {
     let text = fs::read(path).map_err(|e| LakeError::io(path, e))?;
-    let c: Commit = serde_json::from_slice(&text).map_err(|e| LakeError::Manifest {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let c: Commit = serde_json::from_slice(&text)
+        .map_err(|e| LakeError::Manifest { path: path.to_path_buf(), message: e.to_string() })?;
     if c.format > MANIFEST_FORMAT {
         return Err(LakeError::Manifest {
             path: path.to_path_buf(),
-            message: format!(
-                "manifest format {} is newer than this tapeout understands ({MANIFEST_FORMAT})",
-                c.format
-            ),
+            message: format!("manifest format {} is newer than this tapeout understands ({MANIFEST_FORMAT})", c.format),
         });
     }
     Ok(c)
@@ -217,10 +212,7 @@ pub fn commit(
         add,
         remove,
     };
-    let tmp = dir.join(format!(
-        ".{expected_version:020}.{}.json.tmp",
-        std::process::id()
-    ));
+    let tmp = dir.join(format!(".{expected_version:020}.{}.json.tmp", std::process::id()));
     let body = serde_json::to_vec_pretty(&c).expect("commit serializes");
     {
         let mut f = fs::File::create(&tmp).map_err(|e| LakeError::io(&tmp, e))?;
@@ -235,9 +227,9 @@ pub fn commit(
             crate::fsutil::sync_dir(&dir);
             Ok(expected_version)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(LakeError::CommitConflict {
-            version: expected_version,
-        }),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(LakeError::CommitConflict { version: expected_version })
+        }
         Err(e) => Err(LakeError::io(&target, e)),
     }
 }

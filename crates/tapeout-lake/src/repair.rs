@@ -26,11 +26,7 @@ pub struct Leftovers {
 /// Every file under the lake's table directories and manifest directory, relative paths.
 pub fn lake_files(lake: &Path) -> Result<Vec<String>, LakeError> {
     let mut out = Vec::new();
-    let mut roots: Vec<PathBuf> = tapeout_schema::registry()
-        .tables()
-        .iter()
-        .map(|t| lake.join(&t.location))
-        .collect();
+    let mut roots: Vec<PathBuf> = tapeout_schema::registry().tables().iter().map(|t| lake.join(&t.location)).collect();
     roots.push(lake.join(MANIFEST_DIR));
     for root in roots {
         walk(&root, lake, &mut out)?;
@@ -69,11 +65,7 @@ pub fn remove_leftovers(lake: &Path, snapshot: &Snapshot) -> Result<Leftovers, L
             let p = lake.join(&rel);
             fs::remove_file(&p).map_err(|e| LakeError::io(&p, e))?;
             tracing::info!(file = %rel, "removed leftover of an interrupted run");
-            if is_tmp {
-                report.temp_files.push(rel)
-            } else {
-                report.orphans.push(rel)
-            }
+            if is_tmp { report.temp_files.push(rel) } else { report.orphans.push(rel) }
         }
     }
     Ok(report)

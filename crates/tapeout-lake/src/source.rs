@@ -28,9 +28,7 @@ fn absolute(p: &Path) -> PathBuf {
 }
 
 fn is_hidden(p: &Path) -> bool {
-    p.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with('.'))
+    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
 }
 
 /// Resolves command-line inputs: files, directories (recursively, hidden entries skipped, in
@@ -56,35 +54,17 @@ pub fn resolve_inputs(args: &[String]) -> (Vec<InputFile>, Vec<InputProblem>) {
                         }
                     }
                     if matched.is_empty() {
-                        problems.push(InputProblem {
-                            path: arg.clone(),
-                            message: "pattern matched no file".into(),
-                        });
+                        problems.push(InputProblem { path: arg.clone(), message: "pattern matched no file".into() });
                     }
                     matched.sort();
                     for p in matched {
-                        visit(
-                            &p,
-                            &mut files,
-                            &mut problems,
-                            &mut seen,
-                            &mut HashSet::new(),
-                        );
+                        visit(&p, &mut files, &mut problems, &mut seen, &mut HashSet::new());
                     }
                 }
-                Err(e) => problems.push(InputProblem {
-                    path: arg.clone(),
-                    message: format!("bad glob pattern: {e}"),
-                }),
+                Err(e) => problems.push(InputProblem { path: arg.clone(), message: format!("bad glob pattern: {e}") }),
             }
         } else {
-            visit(
-                Path::new(arg),
-                &mut files,
-                &mut problems,
-                &mut seen,
-                &mut HashSet::new(),
-            );
+            visit(Path::new(arg), &mut files, &mut problems, &mut seen, &mut HashSet::new());
         }
     }
     (files, problems)
@@ -112,32 +92,21 @@ fn visit(
             } else {
                 e.to_string()
             };
-            problems.push(InputProblem {
-                path: shown,
-                message,
-            });
+            problems.push(InputProblem { path: shown, message });
             return;
         }
     };
     if meta.is_dir() {
         let canon = fs::canonicalize(p).unwrap_or_else(|_| absolute(p));
         if !dirs.insert(canon) {
-            problems.push(InputProblem {
-                path: shown,
-                message: "symbolic link loop (directory already visited)".into(),
-            });
+            problems
+                .push(InputProblem { path: shown, message: "symbolic link loop (directory already visited)".into() });
             return;
         }
         let mut entries: Vec<PathBuf> = match fs::read_dir(p) {
-            Ok(rd) => rd
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|e| !is_hidden(e))
-                .collect(),
+            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|e| !is_hidden(e)).collect(),
             Err(e) => {
-                problems.push(InputProblem {
-                    path: shown,
-                    message: e.to_string(),
-                });
+                problems.push(InputProblem { path: shown, message: e.to_string() });
                 return;
             }
         };
@@ -159,10 +128,7 @@ fn visit(
         } else {
             "not a regular file"
         };
-        problems.push(InputProblem {
-            path: shown,
-            message: format!("not a regular file ({kind})"),
-        });
+        problems.push(InputProblem { path: shown, message: format!("not a regular file ({kind})") });
         return;
     }
     let abs = absolute(p);
@@ -200,10 +166,7 @@ pub fn open_decoded(path: &Path) -> io::Result<(Box<dyn Read + Send>, Compressio
     let f = fs::File::open(path)?;
     let r: Box<dyn Read + Send> = match kind {
         Compression::None => Box::new(f),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
-            1 << 20,
-            f,
-        ))),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, f))),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(f)?),
     };
     Ok((r, kind))
@@ -230,11 +193,7 @@ pub enum Piece {
     /// A line longer than the limit, skipped: its number and first bytes.
     Oversized { line: u64, head: Vec<u8>, len: u64 },
     /// The stream broke (truncated or corrupt compression); everything before was yielded.
-    Broken {
-        next_line: u64,
-        decoded_bytes: u64,
-        message: String,
-    },
+    Broken { next_line: u64, decoded_bytes: u64, message: String },
 }
 
 /// Cuts a byte stream into [`Piece`]s of about `chunk_bytes`, each ending at a line end.
@@ -296,11 +255,7 @@ impl<R: Read> Iterator for Chunker<R> {
                 match memchr::memchr(b'\n', &self.carry) {
                     Some(i) => {
                         *len += i as u64;
-                        let piece = Piece::Oversized {
-                            line: *line,
-                            head: std::mem::take(head),
-                            len: *len,
-                        };
+                        let piece = Piece::Oversized { line: *line, head: std::mem::take(head), len: *len };
                         self.carry.drain(..=i);
                         self.skipping = None;
                         self.next_line += 1;
@@ -322,11 +277,7 @@ impl<R: Read> Iterator for Chunker<R> {
                     return Some(self.take_lines(i + 1));
                 }
                 if self.done {
-                    return if self.carry.is_empty() {
-                        None
-                    } else {
-                        Some(self.take_lines(self.carry.len()))
-                    };
+                    return if self.carry.is_empty() { None } else { Some(self.take_lines(self.carry.len())) };
                 }
                 if self.carry.len() > self.max_line {
                     let head = self.carry[..4096.min(self.carry.len())].to_vec();
@@ -361,19 +312,11 @@ impl<R: Read> Iterator for Chunker<R> {
                     if whole > 0 {
                         let piece = self.take_lines(whole);
                         self.carry.clear();
-                        self.pending = Some(Piece::Broken {
-                            next_line: self.next_line,
-                            decoded_bytes,
-                            message,
-                        });
+                        self.pending = Some(Piece::Broken { next_line: self.next_line, decoded_bytes, message });
                         return Some(piece);
                     }
                     self.carry.clear();
-                    return Some(Piece::Broken {
-                        next_line: self.next_line,
-                        decoded_bytes,
-                        message,
-                    });
+                    return Some(Piece::Broken { next_line: self.next_line, decoded_bytes, message });
                 }
             }
         }

@@ -80,14 +80,9 @@ pub struct TableWriter {
 impl TableWriter {
     /// A writer for `table`; `tag` (the input hash prefix) names the files.
     pub fn new(lake: &Path, table: &'static TableDef, tag: &str) -> Self {
-        let sort_idx = table
-            .sort_key
-            .as_deref()
-            .and_then(|k| table.file_column_index(k));
+        let sort_idx = table.sort_key.as_deref().and_then(|k| table.file_column_index(k));
         let mut props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(1).expect("valid level"),
-            ))
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_created_by(format!("tapeout {}", env!("CARGO_PKG_VERSION")))
@@ -137,10 +132,7 @@ impl TableWriter {
 
     fn flush(&mut self, partition: &str) -> Result<(), LakeError> {
         let schema = self.table.file_schema();
-        let p = self
-            .partitions
-            .get_mut(partition)
-            .expect("partition exists");
+        let p = self.partitions.get_mut(partition).expect("partition exists");
         if p.buffered.is_empty() {
             return Ok(());
         }
@@ -159,24 +151,15 @@ impl TableWriter {
             }
         }
         let (first, last) = self.key_range(&batch).unwrap_or((i64::MIN, i64::MIN));
-        let p = self
-            .partitions
-            .get_mut(partition)
-            .expect("partition exists");
+        let p = self.partitions.get_mut(partition).expect("partition exists");
         // Append to the open file only while the file stays sorted and not too large.
-        let roll = p
-            .open
-            .as_ref()
-            .is_some_and(|o| first < o.last_key || o.rows >= MAX_FILE_ROWS);
+        let roll = p.open.as_ref().is_some_and(|o| first < o.last_key || o.rows >= MAX_FILE_ROWS);
         if roll {
             let open = p.open.take().expect("checked");
             let staged = close(open, self.table, &self.lake)?;
             self.staged.push(staged);
         }
-        let p = self
-            .partitions
-            .get_mut(partition)
-            .expect("partition exists");
+        let p = self.partitions.get_mut(partition).expect("partition exists");
         if p.open.is_none() {
             let dir = self.lake.join(&self.table.location).join(partition);
             fs::create_dir_all(&dir).map_err(|e| LakeError::io(&dir, e))?;
@@ -187,18 +170,10 @@ impl TableWriter {
             let writer = ArrowWriter::try_new(file, schema, Some(self.props.clone()))
                 .map_err(|e| LakeError::parquet(&tmp, e))?;
             let rel = format!("{}/{}/{}", self.table.location, partition, name);
-            p.open = Some(OpenFile {
-                writer,
-                tmp,
-                rel,
-                rows: 0,
-                last_key: i64::MIN,
-            });
+            p.open = Some(OpenFile { writer, tmp, rel, rows: 0, last_key: i64::MIN });
         }
         let open = p.open.as_mut().expect("just opened");
-        open.writer
-            .write(&batch)
-            .map_err(|e| LakeError::parquet(&open.tmp, e))?;
+        open.writer.write(&batch).map_err(|e| LakeError::parquet(&open.tmp, e))?;
         open.rows += batch.num_rows() as u64;
         open.last_key = last;
         Ok(())
@@ -221,10 +196,7 @@ impl TableWriter {
 }
 
 fn close(open: OpenFile, table: &TableDef, lake: &Path) -> Result<StagedFile, LakeError> {
-    let file = open
-        .writer
-        .into_inner()
-        .map_err(|e| LakeError::parquet(&open.tmp, e))?;
+    let file = open.writer.into_inner().map_err(|e| LakeError::parquet(&open.tmp, e))?;
     let (bytes, blake3) = file.finish().map_err(|e| LakeError::io(&open.tmp, e))?;
     Ok(StagedFile {
         final_path: lake.join(&open.rel),
@@ -271,27 +243,17 @@ pub fn quarantine_batch(
     use arrow::array::{ArrayRef, Int64Array, StringArray};
     let t = tapeout_schema::table("quarantine");
     let n = rejects.len();
-    let rep = |v: &str| -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, n)))
-    };
+    let rep = |v: &str| -> ArrayRef { Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, n))) };
     let columns: Vec<ArrayRef> = vec![
         match source {
             Some(s) => rep(s),
             None => Arc::new(StringArray::new_null(n)),
         },
         rep(file),
-        Arc::new(Int64Array::from_iter_values(
-            rejects.iter().map(|r| r.line as i64),
-        )),
-        Arc::new(StringArray::from_iter(
-            rejects.iter().map(|r| r.field.as_deref()),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            rejects.iter().map(|r| r.reason.as_str()),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            rejects.iter().map(|r| r.raw.as_str()),
-        )),
+        Arc::new(Int64Array::from_iter_values(rejects.iter().map(|r| r.line as i64))),
+        Arc::new(StringArray::from_iter(rejects.iter().map(|r| r.field.as_deref()))),
+        Arc::new(StringArray::from_iter_values(rejects.iter().map(|r| r.reason.as_str()))),
+        Arc::new(StringArray::from_iter_values(rejects.iter().map(|r| r.raw.as_str()))),
         rep(input_hash),
     ];
     RecordBatch::try_new(t.file_schema(), columns).expect("quarantine columns match the schema")

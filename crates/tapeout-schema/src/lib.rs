@@ -27,14 +27,8 @@ pub const TABLE_KEY: &str = "tapeout.table";
 
 /// The declarations, embedded from `schemas/` at build time (one file per table).
 const DECLARATIONS: &[(&str, &str)] = &[
-    (
-        "requests.toml",
-        include_str!("../../../schemas/requests.toml"),
-    ),
-    (
-        "quarantine.toml",
-        include_str!("../../../schemas/quarantine.toml"),
-    ),
+    ("requests.toml", include_str!("../../../schemas/requests.toml")),
+    ("quarantine.toml", include_str!("../../../schemas/quarantine.toml")),
 ];
 
 /// Errors from reading a declaration or looking a table up.
@@ -77,12 +71,8 @@ impl ColumnType {
             ColumnType::Float64 => DataType::Float64,
             ColumnType::Bool => DataType::Boolean,
             ColumnType::Date32 => DataType::Date32,
-            ColumnType::TimestampNsUtc => {
-                DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
-            }
-            ColumnType::ListInt64 => {
-                DataType::List(Arc::new(Field::new("item", DataType::Int64, true)))
-            }
+            ColumnType::TimestampNsUtc => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            ColumnType::ListInt64 => DataType::List(Arc::new(Field::new("item", DataType::Int64, true))),
         }
     }
 
@@ -150,24 +140,16 @@ pub struct TableDef {
 
 impl TableDef {
     fn parse(file: &str, text: &str) -> Result<TableDef, SchemaError> {
-        let def: TableDef = toml::from_str(text).map_err(|e| SchemaError::Parse {
-            file: file.to_string(),
-            message: e.to_string(),
-        })?;
-        let invalid = |message: String| SchemaError::Invalid {
-            file: file.to_string(),
-            message,
-        };
+        let def: TableDef =
+            toml::from_str(text).map_err(|e| SchemaError::Parse { file: file.to_string(), message: e.to_string() })?;
+        let invalid = |message: String| SchemaError::Invalid { file: file.to_string(), message };
         let mut seen = std::collections::HashSet::new();
         for c in &def.columns {
             if !seen.insert(c.name.as_str()) {
                 return Err(invalid(format!("column `{}` declared twice", c.name)));
             }
             if c.partition && c.nullable {
-                return Err(invalid(format!(
-                    "partition column `{}` must be non-null",
-                    c.name
-                )));
+                return Err(invalid(format!("partition column `{}` must be non-null", c.name)));
             }
             if c.since > def.version {
                 return Err(invalid(format!(
@@ -202,10 +184,8 @@ impl TableDef {
 
     /// Arrow schema of the files (no partition keys), with the table name and version as metadata.
     pub fn file_schema(&self) -> SchemaRef {
-        let fields: Vec<Field> = self
-            .file_columns()
-            .map(|c| Field::new(&c.name, c.ty.arrow_type(), c.nullable))
-            .collect();
+        let fields: Vec<Field> =
+            self.file_columns().map(|c| Field::new(&c.name, c.ty.arrow_type(), c.nullable)).collect();
         let metadata = HashMap::from([
             (TABLE_KEY.to_string(), self.name.clone()),
             (SCHEMA_VERSION_KEY.to_string(), self.version.to_string()),
@@ -242,14 +222,8 @@ impl TableDef {
 
     /// Markdown section documenting the table (used for docs/schema.md).
     pub fn to_markdown(&self) -> String {
-        let mut s = format!(
-            "## `{}` (schema version {})\n\n{}\n\n",
-            self.name, self.version, self.description
-        );
-        let keys: Vec<String> = self
-            .partition_columns()
-            .map(|c| format!("`{}`", c.name))
-            .collect();
+        let mut s = format!("## `{}` (schema version {})\n\n{}\n\n", self.name, self.version, self.description);
+        let keys: Vec<String> = self.partition_columns().map(|c| format!("`{}`", c.name)).collect();
         s.push_str(&format!("Location: `LAKE/{}/`", self.location));
         if !keys.is_empty() {
             s.push_str(&format!(", hive-partitioned by {}", keys.join(", ")));
@@ -259,11 +233,7 @@ impl TableDef {
         }
         s.push_str(".\n\n| column | type | null | unit | since | description |\n|---|---|---|---|---|---|\n");
         for c in &self.columns {
-            let ty = if c.partition {
-                format!("{} (partition key)", c.ty.name())
-            } else {
-                c.ty.name().to_string()
-            };
+            let ty = if c.partition { format!("{} (partition key)", c.ty.name()) } else { c.ty.name().to_string() };
             s.push_str(&format!(
                 "| `{}` | {} | {} | {} | {} | {} |\n",
                 c.name,
@@ -291,18 +261,10 @@ impl Registry {
 
     /// Looks a table up by name.
     pub fn table(&self, name: &str) -> Result<&TableDef, SchemaError> {
-        self.tables
-            .iter()
-            .find(|t| t.name == name)
-            .ok_or_else(|| SchemaError::UnknownTable {
-                name: name.to_string(),
-                known: self
-                    .tables
-                    .iter()
-                    .map(|t| t.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+        self.tables.iter().find(|t| t.name == name).ok_or_else(|| SchemaError::UnknownTable {
+            name: name.to_string(),
+            known: self.tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "),
+        })
     }
 
     /// The whole of docs/schema.md.
@@ -358,19 +320,9 @@ mod tests {
         assert_eq!(names, ["requests", "quarantine"]);
         let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas"))
             .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .path()
-                    .extension()
-                    .is_some_and(|x| x == "toml")
-            })
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "toml"))
             .count();
-        assert_eq!(
-            on_disk,
-            DECLARATIONS.len(),
-            "a schemas/*.toml file is not listed in DECLARATIONS"
-        );
+        assert_eq!(on_disk, DECLARATIONS.len(), "a schemas/*.toml file is not listed in DECLARATIONS");
     }
 
     #[test]
@@ -379,23 +331,14 @@ mod tests {
         let file = t.file_schema();
         assert!(file.field_with_name("source").is_err());
         assert!(file.field_with_name("date").is_err());
-        assert_eq!(
-            file.field_with_name("arrival_time")
-                .unwrap()
-                .data_type()
-                .to_string(),
-            "Timestamp(ns, \"UTC\")"
-        );
+        assert_eq!(file.field_with_name("arrival_time").unwrap().data_type().to_string(), "Timestamp(ns, \"UTC\")");
         assert!(!file.field_with_name("arrival_time").unwrap().is_nullable());
         assert_eq!(file.metadata()[SCHEMA_VERSION_KEY], "1");
         let names: Vec<&str> = t.partition_columns().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["source", "date"]);
         let table_schema = t.table_schema();
         assert_eq!(table_schema.fields().len(), file.fields().len() + 2);
-        assert_eq!(
-            table_schema.field(table_schema.fields().len() - 1).name(),
-            "date"
-        );
+        assert_eq!(table_schema.field(table_schema.fields().len() - 1).name(), "date");
     }
 
     #[test]
@@ -403,21 +346,10 @@ mod tests {
         let bad = "name='x'\nversion=1\ndescription='d'\nlocation='x'\n[[columns]]\nname='a'\ntype='utf8'\nnullable=true\npartition=true\ndescription='d'\n";
         let err = TableDef::parse("x.toml", bad).unwrap_err().to_string();
         assert_eq!(err, "schemas/x.toml: partition column `a` must be non-null");
-        let unknown =
-            "name='x'\nversion=1\ndescription='d'\nlocation='x'\ncolour='red'\ncolumns=[]\n";
-        assert!(
-            TableDef::parse("x.toml", unknown)
-                .unwrap_err()
-                .to_string()
-                .contains("unknown field `colour`")
-        );
+        let unknown = "name='x'\nversion=1\ndescription='d'\nlocation='x'\ncolour='red'\ncolumns=[]\n";
+        assert!(TableDef::parse("x.toml", unknown).unwrap_err().to_string().contains("unknown field `colour`"));
         let added = "name='x'\nversion=2\ndescription='d'\nlocation='x'\n[[columns]]\nname='a'\ntype='utf8'\nnullable=false\nsince=2\ndescription='d'\n";
-        assert!(
-            TableDef::parse("x.toml", added)
-                .unwrap_err()
-                .to_string()
-                .contains("must be nullable")
-        );
+        assert!(TableDef::parse("x.toml", added).unwrap_err().to_string().contains("must be nullable"));
     }
 
     #[test]
@@ -440,9 +372,6 @@ mod tests {
     #[test]
     fn unknown_table_lists_known_ones() {
         let err = registry().table("kernels").err().unwrap().to_string();
-        assert_eq!(
-            err,
-            "unknown table `kernels`; known tables: requests, quarantine"
-        );
+        assert_eq!(err, "unknown table `kernels`; known tables: requests, quarantine");
     }
 }
