@@ -209,6 +209,7 @@ pub struct ParsedFile {
 }
 
 /// Detects, parses and fills `cached_tokens` for a whole (decompressed) file held in memory.
+/// `workload` defaults to [`workload_from_path`] of `file`.
 pub fn parse_all(
     bytes: &[u8],
     format: Option<SourceFormat>,
@@ -232,7 +233,8 @@ pub fn parse_all(
         (RequestParser::new(format, None, opts)?, bytes, 1)
     };
     let (rows, rejects) = parser.parse_chunk(body, first);
-    let batch = PrefixTracker::new().apply(&rows.finish(workload, file));
+    let workload = workload.map_or_else(|| workload_from_path(file), str::to_string);
+    let batch = PrefixTracker::new().apply(&rows.finish(Some(&workload), file));
     Ok(ParsedFile { format, batch, rejects })
 }
 

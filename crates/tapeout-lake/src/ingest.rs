@@ -160,7 +160,10 @@ impl IngestSummary {
 
 struct CommitState {
     version: u64,
+    /// Raw-byte hashes of committed (or claimed, in this run) inputs.
     known: HashSet<String>,
+    /// Decompressed-content hashes of committed inputs, with the path that brought them.
+    known_content: std::collections::HashMap<String, String>,
 }
 
 struct Shared {
@@ -202,7 +205,11 @@ pub async fn ingest(lake: &Path, args: &[String], opts: IngestOptions) -> Result
     }
     let shared = Arc::new(Shared {
         lake: lake.clone(),
-        state: Mutex::new(CommitState { version: snapshot.version, known: snapshot.inputs.keys().cloned().collect() }),
+        state: Mutex::new(CommitState {
+            version: snapshot.version,
+            known: snapshot.inputs.keys().cloned().collect(),
+            known_content: snapshot.inputs.values().map(|i| (i.content_hash.clone(), i.path.clone())).collect(),
+        }),
         snapshot,
         opts: opts.clone(),
     });
@@ -358,6 +365,7 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
     let format = landed.format.id().to_string();
     let entry = InputEntry {
         input_hash: hashed.hash.clone(),
+        content_hash: landed.content_hash.clone(),
         path: shown.clone(),
         size: hashed.size,
         format: format.clone(),
@@ -374,11 +382,30 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
     };
     let commit = {
         let mut st = shared.state.lock().expect("state lock");
-        publish(&landed.staged)
-            .and_then(|()| manifest::commit(&shared.lake, st.version + 1, "ingest", vec![entry], vec![]))
-            .map(|v| {
-                st.version = v;
-            })
+        if let Some(first) = st.known_content.get(&landed.content_hash) {
+            // Same trace under another compression or name: it is in the lake already.
+            let reason = format!("same decompressed content already ingested from {first}");
+            drop(st);
+            discard(&landed.staged);
+            return InputReport {
+                path: shown,
+                status: InputStatus::Skipped,
+                format: Some(format),
+                input_hash: Some(hashed.hash),
+                rows: 0,
+                quarantined: 0,
+                outputs: 0,
+                reason: Some(reason),
+                truncated: None,
+            };
+        }
+        let r = publish(&landed.staged)
+            .and_then(|()| manifest::commit(&shared.lake, st.version + 1, "ingest", vec![entry], vec![]));
+        if let Ok(v) = r {
+            st.version = v;
+            st.known_content.insert(landed.content_hash.clone(), shown.clone());
+        }
+        r
     };
     if let Err(e) = commit {
         discard(&landed.staged);
@@ -405,6 +432,7 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
 /// What one input produced, staged but not yet published.
 struct Landed {
     format: SourceFormat,
+    content_hash: String,
     workload: Option<String>,
     rows: u64,
     quarantined: u64,
@@ -417,7 +445,22 @@ struct Landed {
 enum Parsed {
     Rows(RequestBatchBuilder, Vec<Reject>),
     Reject(Reject),
-    Broken(String),
+    /// The stream broke before line `.0`: (line, message).
+    Broken(u64, String),
+}
+
+/// Hashes the decompressed bytes as they are read.
+struct HashingReader<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// Counts raw bytes read (before decompression) for the progress bar.
@@ -448,10 +491,11 @@ async fn run_pipeline(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Res
     let reader = {
         let (path, lines_read) = (path.to_path_buf(), lines_read.clone());
         let (chunk, max_line, progress) = (opts.chunk_bytes, opts.max_line_bytes, opts.progress.clone());
-        tokio::task::spawn_blocking(move || -> Result<(), LakeError> {
-            let (decoded, _) = open_decoded(&path).map_err(|e| LakeError::io(&path, e))?;
-            let counted = CountingReader { inner: decoded, progress, pending: 0 };
-            let mut chunker = Chunker::new(counted, chunk, max_line);
+        tokio::task::spawn_blocking(move || -> Result<String, LakeError> {
+            let (decoded, _) = open_decoded(&path, |f| CountingReader { inner: f, progress, pending: 0 })
+                .map_err(|e| LakeError::io(&path, e))?;
+            let hashing = HashingReader { inner: decoded, hasher: blake3::Hasher::new() };
+            let mut chunker = Chunker::new(hashing, chunk, max_line);
             for piece in chunker.by_ref() {
                 let next = match &piece {
                     Piece::Lines { first_line, data } => {
@@ -465,7 +509,7 @@ async fn run_pipeline(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Res
                     break; // the consumer gave up (bad format); stop reading
                 }
             }
-            Ok(())
+            Ok(chunker.into_inner().hasher.finalize().to_hex().to_string())
         })
     };
 
@@ -550,7 +594,11 @@ async fn run_pipeline(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Res
                         rejected += push_rejects(&mut quarantine, rejects)?;
                     }
                     Parsed::Reject(r) => rejected += push_rejects(&mut quarantine, vec![r])?,
-                    Parsed::Broken(message) => truncated = Some(message),
+                    Parsed::Broken(line, message) => {
+                        // One quarantine record marks the break, so counts show something is missing.
+                        rejected += push_rejects(&mut quarantine, vec![Reject::new(line, None, message.clone(), b"")])?;
+                        truncated = Some(message);
+                    }
                 }
             }
             let mut staged = data.finish()?;
@@ -581,23 +629,19 @@ async fn run_pipeline(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Res
                             format!("line is {len} bytes, longer than the {max_line}-byte limit"),
                             &head,
                         ))),
-                        Piece::Broken { next_line, message, .. } => Ok(Parsed::Broken(format!(
-                            "{message}; rows after line {} were not read",
-                            next_line.saturating_sub(1)
-                        ))),
+                        Piece::Broken { next_line, message, .. } => Ok(Parsed::Broken(
+                            next_line,
+                            format!("{message}; rows after line {} were not read", next_line.saturating_sub(1)),
+                        )),
                     }
                 }
             })
             .buffered(opts.parse_threads.max(1))
     );
     let mut pipeline_err = None;
-    let mut broken_at = None;
     while let Some(p) = parsed.next().await {
         match p {
             Ok(p) => {
-                if let Parsed::Broken(m) = &p {
-                    broken_at = Some(m.clone());
-                }
                 if parsed_tx.send(p).await.is_err() {
                     break; // writer failed; its error is reported below
                 }
@@ -611,22 +655,20 @@ async fn run_pipeline(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Res
     drop(parsed_tx);
     let written = writer.await.map_err(LakeError::join)?;
     let read = reader.await.map_err(LakeError::join)?;
-    let (rows, mut quarantined, truncated, staged) = match (written, pipeline_err, read) {
-        (Ok(w), None, Ok(())) => w,
+    let ((rows, quarantined, truncated, staged), content_hash) = match (written, pipeline_err, read) {
+        (Ok(w), None, Ok(h)) => (w, h),
         (Ok((_, _, _, staged)), err, read) => {
             discard(&staged);
             return Err(err.or(read.err()).expect("one failed"));
         }
         (Err(e), _, _) => return Err(e),
     };
-    // A broken stream is one quarantine record as well, so counts say something is missing.
-    if let Some(m) = &broken_at {
-        quarantined += 1;
+    if let Some(m) = &truncated {
         tracing::warn!(input = %path.display(), "{m}");
     }
-    let truncated = truncated.or(broken_at);
     Ok(Landed {
         format,
+        content_hash,
         workload,
         rows,
         quarantined,

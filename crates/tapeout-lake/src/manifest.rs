@@ -49,7 +49,10 @@ pub struct OutputFile {
 pub struct InputEntry {
     /// BLAKE3 of the input's raw bytes (as stored, before decompression), hex. The input's identity.
     pub input_hash: String,
-    /// Path as given when it was ingested.
+    /// BLAKE3 of the decompressed bytes, hex: the same trace stored plain, gzip or zstd has one
+    /// content hash, so it lands once whatever its compression.
+    pub content_hash: String,
+    /// Absolute path it was read from.
     pub path: String,
     /// Size of the raw bytes.
     pub size: u64,

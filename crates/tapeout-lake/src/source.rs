@@ -157,13 +157,17 @@ pub fn sniff(head: &[u8]) -> Compression {
     }
 }
 
-/// Opens a file and returns a reader of its decompressed bytes.
-pub fn open_decoded(path: &Path) -> io::Result<(Box<dyn Read + Send>, Compression)> {
+/// Opens a file and returns a reader of its decompressed bytes; `wrap` wraps the raw file
+/// reader (to count bytes read for progress, say) before decompression.
+pub fn open_decoded<W: Read + Send + 'static>(
+    path: &Path,
+    wrap: impl FnOnce(fs::File) -> W,
+) -> io::Result<(Box<dyn Read + Send>, Compression)> {
     let mut f = fs::File::open(path)?;
     let mut head = [0u8; 4];
     let n = read_full(&mut f, &mut head)?;
     let kind = sniff(&head[..n]);
-    let f = fs::File::open(path)?;
+    let f = wrap(fs::File::open(path)?);
     let r: Box<dyn Read + Send> = match kind {
         Compression::None => Box::new(f),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, f))),
@@ -228,6 +232,11 @@ impl<R: Read> Chunker<R> {
     /// Decompressed bytes read so far.
     pub fn decoded_bytes(&self) -> u64 {
         self.decoded
+    }
+
+    /// The underlying reader.
+    pub fn into_inner(self) -> R {
+        self.reader
     }
 
     fn take_lines(&mut self, upto: usize) -> Piece {
