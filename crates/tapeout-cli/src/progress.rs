@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tapeout_lake::{InputReport, InputStatus, ProgressSink};
+use tapeout_lake::{InputReport, ProgressSink};
 
 /// Whether bars should be drawn at all.
 pub fn enabled(quiet: bool) -> bool {
@@ -14,6 +14,8 @@ pub fn enabled(quiet: bool) -> bool {
 /// An indicatif bar fed by the lake's progress events.
 pub struct IngestBar {
     bar: ProgressBar,
+    inputs: std::sync::atomic::AtomicUsize,
+    done: std::sync::atomic::AtomicUsize,
 }
 
 impl IngestBar {
@@ -29,7 +31,7 @@ impl IngestBar {
             .expect("valid template")
             .progress_chars("=> "),
         );
-        Arc::new(IngestBar { bar })
+        Arc::new(IngestBar { bar, inputs: Default::default(), done: Default::default() })
     }
 
     pub fn finish(&self) {
@@ -40,6 +42,7 @@ impl IngestBar {
 impl ProgressSink for IngestBar {
     fn start(&self, inputs: usize, total_bytes: u64) {
         self.bar.set_length(total_bytes);
+        self.inputs.store(inputs, std::sync::atomic::Ordering::Relaxed);
         self.bar.set_message(format!("0/{inputs} inputs"));
     }
 
@@ -47,10 +50,10 @@ impl ProgressSink for IngestBar {
         self.bar.inc(bytes);
     }
 
-    fn input_done(&self, r: &InputReport) {
-        if r.status == InputStatus::Rejected {
-            self.bar.suspend(|| eprintln!("rejected {}: {}", r.path, r.reason.as_deref().unwrap_or("")));
-        }
+    fn input_done(&self, _report: &InputReport) {
+        self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let done = self.done.load(std::sync::atomic::Ordering::Relaxed);
+        self.bar.set_message(format!("{done}/{} inputs", self.inputs.load(std::sync::atomic::Ordering::Relaxed)));
     }
 
     fn waiting_for_lock(&self, holder: Option<u32>) {

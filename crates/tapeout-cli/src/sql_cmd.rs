@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::Context;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use datafusion::sql::parser::DFParser;
 use tapeout_engine::{LakeSession, SessionOptions};
 
 #[derive(clap::Args)]
@@ -73,9 +72,8 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<u8> {
 
 /// Splits `text` into statements with DataFusion's parser and runs each, printing results.
 async fn run_statements(session: &LakeSession, text: &str, format: OutputFormat) -> anyhow::Result<()> {
-    let statements = DFParser::parse_sql(text).context("SQL syntax error")?;
-    for st in statements {
-        let df = session.sql(&st.to_string()).await?;
+    for st in session.parse_script(text)? {
+        let df = session.statement(st).await?;
         let batches = df.collect().await?;
         print_batches(&batches, format)?;
     }

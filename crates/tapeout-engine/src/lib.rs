@@ -20,6 +20,7 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
+use datafusion::sql::parser::{DFParser, Statement};
 use tapeout_lake::Snapshot;
 
 use crate::snapshot_store::SnapshotStore;
@@ -128,6 +129,27 @@ impl LakeSession {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Splits a script into statements (DataFusion's parser, generic dialect).
+    pub fn parse_script(&self, text: &str) -> Result<Vec<Statement>, EngineError> {
+        Ok(DFParser::parse_sql(text)?.into_iter().collect())
+    }
+
+    /// Plans one parsed statement under the session's read-only rule. Plan each statement of a
+    /// script only after the previous one ran: it may use a view the previous one created.
+    pub async fn statement(&self, statement: Statement) -> Result<DataFrame, EngineError> {
+        let kind = statement.to_string().split_whitespace().next().unwrap_or("DML").to_uppercase();
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        let options = SQLOptions::new().with_allow_dml(self.opts.allow_writes);
+        if let Err(e) = options.verify_plan(&plan) {
+            return Err(if e.to_string().contains("DML not supported") {
+                EngineError::ReadOnly(kind)
+            } else {
+                e.into()
+            });
+        }
+        Ok(self.ctx.execute_logical_plan(plan).await?)
     }
 
     /// Names of the registered tables, sorted.

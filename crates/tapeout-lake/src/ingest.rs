@@ -359,7 +359,7 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
         Ok(l) => l,
         Err(e) => {
             unclaim();
-            return rejected(shown, None, Some(hashed.hash.clone()), e.to_string());
+            return rejected(shown, None, Some(hashed.hash.clone()), e.reason());
         }
     };
     let format = landed.format.id().to_string();
@@ -443,7 +443,7 @@ struct Landed {
 }
 
 enum Parsed {
-    Rows(RequestBatchBuilder, Vec<Reject>),
+    Rows(Box<RequestBatchBuilder>, Vec<Reject>),
     Reject(Reject),
     /// The stream broke before line `.0`: (line, message).
     Broken(u64, String),
@@ -621,7 +621,7 @@ async fn run_pipeline(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Res
                             let (b, r) = tokio::task::spawn_blocking(move || parser.parse_chunk(&data, first_line))
                                 .await
                                 .map_err(LakeError::join)?;
-                            Ok::<Parsed, LakeError>(Parsed::Rows(b, r))
+                            Ok::<Parsed, LakeError>(Parsed::Rows(Box::new(b), r))
                         }
                         Piece::Oversized { line, head, len } => Ok(Parsed::Reject(Reject::new(
                             line,

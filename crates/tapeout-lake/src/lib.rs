@@ -63,6 +63,14 @@ pub enum LakeError {
 }
 
 impl LakeError {
+    /// The message without the input's path, for places that print the path already.
+    pub fn reason(&self) -> String {
+        match self {
+            LakeError::Format { source, .. } => source.to_string(),
+            LakeError::Input { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         LakeError::Io { path: path.to_path_buf(), source }
     }

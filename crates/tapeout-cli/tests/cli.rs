@@ -1,0 +1,255 @@
+//! The `tapeout` binary end to end: exit codes, JSON summaries, SQL output, and the real
+//! public traces when `TAPEOUT_REAL_TRACES` names their folder.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tapeout(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tapeout")).args(args).env_remove("TAPEOUT_LAKE").output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sample-traces/requests")
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", stdout(o), stderr(o)))
+}
+
+#[test]
+fn version_and_help_on_every_subcommand() {
+    let v = tapeout(&["--version"]);
+    assert_eq!(stdout(&v).trim(), format!("tapeout {}", env!("CARGO_PKG_VERSION")));
+    for sub in ["ingest", "sql", "schema"] {
+        let h = tapeout(&[sub, "--help"]);
+        assert!(h.status.success(), "{sub}");
+        assert!(stdout(&h).contains("Usage: tapeout"), "{sub}");
+    }
+    assert!(stdout(&tapeout(&["ingest", "--help"])).contains("Exit codes: 0 clean; 2 done with quarantined records"));
+}
+
+#[test]
+fn schema_command_is_the_docs_and_the_registry() {
+    let md = tapeout(&["schema", "--format", "markdown"]);
+    let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/schema.md")).unwrap();
+    assert_eq!(stdout(&md), docs);
+    let j = json(&tapeout(&["schema", "requests", "--format", "json"]));
+    assert_eq!(j["name"], "requests");
+    let cols: Vec<&str> = j["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(&cols[..4], ["source", "date", "workload", "model"]);
+    let bad = tapeout(&["schema", "kernels"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("unknown table `kernels`; known tables: requests, quarantine"));
+}
+
+#[test]
+fn ingest_json_summary_exit_codes_and_sql() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let lake_s = lake.to_str().unwrap();
+    let o = tapeout(&["ingest", "--lake", lake_s, "--json", samples().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = json(&o);
+    assert_eq!((s["inputs"].as_u64(), s["rows"].as_u64(), s["skipped"].as_u64()), (Some(7), Some(248), Some(0)));
+    for key in ["inputs", "skipped", "rows", "quarantined", "rejected", "outputs", "seconds"] {
+        assert!(s.get(key).is_some(), "{key}");
+    }
+    let again = json(&tapeout(&["ingest", "--lake", lake_s, "--json", samples().to_str().unwrap()]));
+    assert_eq!((again["rows"].as_u64(), again["skipped"].as_u64()), (Some(0), Some(7)));
+
+    let count = tapeout(&["sql", "--lake", lake_s, "--format", "csv", "select count(*) from requests"]);
+    assert_eq!(stdout(&count), "count(*)\n248\n", "{}", stderr(&count));
+    let nd = tapeout(&[
+        "sql",
+        "--lake",
+        lake_s,
+        "--format",
+        "ndjson",
+        "select source, count(*) as n from requests group by source order by source",
+    ]);
+    assert_eq!(
+        stdout(&nd),
+        "{\"source\":\"azure_llm\",\"n\":142}\n{\"source\":\"burstgpt\",\"n\":66}\n{\"source\":\"mooncake\",\"n\":40}\n"
+    );
+    let table = tapeout(&["sql", "--lake", lake_s, "select 1 as one"]);
+    assert!(stdout(&table).contains("| one |"));
+    let refused = tapeout(&["sql", "--lake", lake_s, "copy (select 1) to '/tmp/x.csv'"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("read-only"));
+    let file = tmp.path().join("q.sql");
+    std::fs::write(
+        &file,
+        "select count(*) as a from requests where failed;\nselect count(*) as b from requests where cached_tokens > 0;",
+    )
+    .unwrap();
+    let f = tapeout(&["sql", "--lake", lake_s, "--format", "csv", "-f", file.to_str().unwrap()]);
+    // 4 + 3 BurstGPT rows with 0 response tokens; every Mooncake record after the first shares
+    // the first one's two-block system prefix.
+    assert_eq!(stdout(&f), "a\n7\nb\n39\n", "{}", stderr(&f));
+
+    // Exit 2: quarantined rows.
+    let bad_rows = tmp.path().join("rows_code.csv");
+    std::fs::write(
+        &bad_rows,
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:00:00,1,2\n2023-11-16 18:00:01,x,2\n",
+    )
+    .unwrap();
+    let o = tapeout(&["ingest", "--lake", lake_s, bad_rows.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stdout(&o).contains("1 rows landed, 1 quarantined"));
+    // Exit 3: one input rejected, another landed. Exit 1: nothing landed.
+    let junk = tmp.path().join("junk.csv");
+    std::fs::write(&junk, "a,b\n1,2\n").unwrap();
+    let good = tmp.path().join("good_code.csv");
+    std::fs::write(&good, "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:00:05,1,2\n").unwrap();
+    let o = tapeout(&["ingest", "--lake", lake_s, junk.to_str().unwrap(), good.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains(&format!("rejected  {}: unrecognized format", junk.display())), "{}", stderr(&o));
+    let o = tapeout(&["ingest", "--lake", lake_s, junk.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = tapeout(&["ingest", "--lake", lake_s, "--format", "parquet", good.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--format `parquet`: unknown format; known: azure_llm, burstgpt, mooncake"));
+}
+
+#[test]
+fn time_origin_anchors_relative_traces() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let input = samples().join("BurstGPT_1.csv");
+    let o = tapeout(&[
+        "ingest",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--time-origin",
+        "2024-01-01 00:00:00Z",
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let q = tapeout(&[
+        "sql",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "csv",
+        "select min(arrival_time) as t, min(date) as d from requests",
+    ]);
+    assert_eq!(stdout(&q), "t,d\n2024-01-01T00:00:01Z,2024-01-01\n", "{}", stderr(&q));
+}
+
+fn real_traces() -> Option<PathBuf> {
+    match std::env::var_os("TAPEOUT_REAL_TRACES") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => {
+            eprintln!("skipped: TAPEOUT_REAL_TRACES is not set");
+            None
+        }
+    }
+}
+
+/// (rows, Σ input, Σ output) per file, computed from the raw files without tapeout.
+fn independent_sums(paths: &[PathBuf]) -> BTreeMap<String, (u64, i64, i64)> {
+    let mut out = BTreeMap::new();
+    for p in paths {
+        let text = std::fs::read_to_string(p).unwrap();
+        let mut acc = (0u64, 0i64, 0i64);
+        if p.extension().is_some_and(|e| e == "jsonl") {
+            for l in text.lines().filter(|l| !l.is_empty()) {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                acc = (
+                    acc.0 + 1,
+                    acc.1 + v["input_length"].as_i64().unwrap(),
+                    acc.2 + v["output_length"].as_i64().unwrap(),
+                );
+            }
+        } else {
+            for l in text.lines().skip(1).filter(|l| !l.is_empty()) {
+                let f: Vec<&str> = l.split(',').collect();
+                acc = (acc.0 + 1, acc.1 + f[1].parse::<i64>().unwrap(), acc.2 + f[2].parse::<i64>().unwrap());
+            }
+        }
+        out.insert(std::path::absolute(p).unwrap().display().to_string(), acc);
+    }
+    out
+}
+
+#[test]
+fn real_traces_land_exactly_once_with_matching_sums() {
+    let Some(root) = real_traces() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let lake_s = lake.to_str().unwrap();
+    let code = root.join("azure_llm_2023/AzureLLMInferenceTrace_code.csv");
+    let conv = root.join("azure_llm_2023/AzureLLMInferenceTrace_conv.csv");
+    let moon = root.join("mooncake/conversation_trace.jsonl");
+    let glob = root.join("azure_llm_2023/*.csv");
+    let o = tapeout(&["ingest", "--lake", lake_s, "--json", glob.to_str().unwrap(), moon.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["rows"].as_u64(), Some(8_819 + 19_366 + 12_031));
+
+    let q = tapeout(&[
+        "sql",
+        "--lake",
+        lake_s,
+        "--format",
+        "csv",
+        "select file, workload, count(*) as n, sum(input_tokens) as i, sum(output_tokens) as o from requests group by file, workload order by file",
+    ]);
+    let expected = independent_sums(&[code.clone(), conv.clone(), moon.clone()]);
+    let mut got = BTreeMap::new();
+    let mut workloads = BTreeMap::new();
+    for line in stdout(&q).lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        got.insert(f[0].to_string(), (f[2].parse().unwrap(), f[3].parse().unwrap(), f[4].parse().unwrap()));
+        workloads.insert(f[0].to_string(), f[1].to_string());
+    }
+    assert_eq!(got, expected);
+    assert_eq!(expected[&std::path::absolute(&code).unwrap().display().to_string()].0, 8_819);
+    assert_eq!(workloads[&std::path::absolute(&code).unwrap().display().to_string()], "code");
+    assert_eq!(workloads[&std::path::absolute(&conv).unwrap().display().to_string()], "conversation");
+
+    let again = tapeout(&["ingest", "--lake", lake_s, "--json", glob.to_str().unwrap(), moon.to_str().unwrap()]);
+    assert_eq!((json(&again)["rows"].as_u64(), json(&again)["skipped"].as_u64()), (Some(0), Some(3)));
+    let count = tapeout(&["sql", "--lake", lake_s, "--format", "csv", "select count(*) from requests"]);
+    assert_eq!(stdout(&count), "count(*)\n40216\n");
+}
+
+#[test]
+fn real_azure_copy_with_three_corrupted_lines() {
+    let Some(root) = real_traces() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root.join("azure_llm_2023/AzureLLMInferenceTrace_code.csv")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    // Lines 101, 4001 and 8000 (1-based; line 1 is the header).
+    lines[100] = lines[100].replacen(',', ",-", 1);
+    lines[4000] = lines[4000].replace(':', "#");
+    lines[7999] = lines[7999].rsplit_once(',').unwrap().0.to_string();
+    let copy = tmp.path().join("AzureLLMInferenceTrace_code_corrupted.csv");
+    std::fs::write(&copy, lines.join("\n") + "\n").unwrap();
+    let lake = tmp.path().join("lake");
+    let o = tapeout(&["ingest", "--lake", lake.to_str().unwrap(), "--json", copy.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let s = json(&o);
+    assert_eq!((s["rows"].as_u64(), s["quarantined"].as_u64()), (Some(8_816), Some(3)));
+    let q = tapeout(&[
+        "sql",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "csv",
+        "select line, field, reason from quarantine order by line",
+    ]);
+    assert_eq!(
+        stdout(&q),
+        "line,field,reason\n101,ContextTokens,negative value\n4001,TIMESTAMP,unparseable timestamp\n8000,,\"expected 3 fields, found 2\"\n"
+    );
+}
