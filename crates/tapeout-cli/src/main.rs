@@ -2,6 +2,7 @@
 //! runtime, calls one library entry point per subcommand, prints results, and maps outcomes to
 //! documented exit codes. All real work lives in the libraries.
 
+mod check_cmd;
 mod ingest_cmd;
 mod progress;
 mod sql_cmd;
@@ -45,6 +46,9 @@ enum Command {
     Sql(sql_cmd::SqlArgs),
     /// Print the canonical table schemas (the registry in schemas/).
     Schema(SchemaArgs),
+    /// Verify a lake against its manifest (sizes, checksums, row counts, schema versions,
+    /// orphans). Exit 0 healthy, 1 not. `--repair` removes what interrupted runs left.
+    Check(check_cmd::CheckArgs),
 }
 
 #[derive(clap::Args)]
@@ -93,6 +97,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Schema(a) => schema(a),
         Command::Ingest(a) => runtime()?.block_on(ingest_cmd::run(a, cli.quiet)),
         Command::Sql(a) => runtime()?.block_on(sql_cmd::run(a)),
+        Command::Check(a) => check_cmd::run(a),
     }
 }
 

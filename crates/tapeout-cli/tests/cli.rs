@@ -253,3 +253,40 @@ fn real_azure_copy_with_three_corrupted_lines() {
         "line,field,reason\n101,ContextTokens,negative value\n4001,TIMESTAMP,unparseable timestamp\n8000,,\"expected 3 fields, found 2\"\n"
     );
 }
+
+#[test]
+fn check_finds_leftovers_and_damage_and_repair_removes_leftovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let lake_s = lake.to_str().unwrap();
+    assert_eq!(tapeout(&["ingest", "--lake", lake_s, samples().to_str().unwrap()]).status.code(), Some(0));
+    let ok = tapeout(&["check", "--lake", lake_s]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+    assert!(stdout(&ok).ends_with("manifest version 7, 7 inputs, 8 files, 248 rows; healthy\n"), "{}", stdout(&ok));
+
+    let part = lake.join("requests/source=burstgpt/date=1970-01-01");
+    let committed: Vec<PathBuf> = std::fs::read_dir(&part).unwrap().map(|e| e.unwrap().path()).collect();
+    std::fs::copy(&committed[0], part.join("part-feedfeedfeedfeed-0000.parquet")).unwrap();
+    std::fs::write(part.join(".part-feedfeedfeedfeed-0001.parquet.tmp"), b"half").unwrap();
+    let bad = tapeout(&["check", "--lake", lake_s, "--json"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let j = json(&bad);
+    let kinds: Vec<&str> =
+        j["report"]["problems"].as_array().unwrap().iter().map(|p| p["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["temp_file", "orphan"]);
+
+    let fixed = tapeout(&["check", "--lake", lake_s, "--repair"]);
+    assert_eq!(fixed.status.code(), Some(0), "{}", stdout(&fixed));
+    assert_eq!(stdout(&fixed).matches("removed ").count(), 2);
+    let count = tapeout(&["sql", "--lake", lake_s, "--format", "csv", "select count(*) from requests"]);
+    assert_eq!(stdout(&count), "count(*)\n248\n");
+
+    // Damage to a committed file is found, not "repaired" away.
+    let mut bytes = std::fs::read(&committed[0]).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&committed[0], &bytes).unwrap();
+    let damaged = tapeout(&["check", "--lake", lake_s, "--repair"]);
+    assert_eq!(damaged.status.code(), Some(1));
+    assert!(stdout(&damaged).contains("checksum_mismatch"), "{}", stdout(&damaged));
+}
