@@ -452,13 +452,15 @@ enum Parsed {
 /// Hashes the decompressed bytes as they are read.
 struct HashingReader<R> {
     inner: R,
-    hasher: blake3::Hasher,
+    hasher: Option<blake3::Hasher>,
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         Ok(n)
     }
 }
@@ -491,10 +493,13 @@ async fn run_pipeline(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Res
     let reader = {
         let (path, lines_read) = (path.to_path_buf(), lines_read.clone());
         let (chunk, max_line, progress) = (opts.chunk_bytes, opts.max_line_bytes, opts.progress.clone());
+        let raw_hash = hashed.hash.clone();
         tokio::task::spawn_blocking(move || -> Result<String, LakeError> {
-            let (decoded, _) = open_decoded(&path, |f| CountingReader { inner: f, progress, pending: 0 })
+            let (decoded, compression) = open_decoded(&path, |f| CountingReader { inner: f, progress, pending: 0 })
                 .map_err(|e| LakeError::io(&path, e))?;
-            let hashing = HashingReader { inner: decoded, hasher: blake3::Hasher::new() };
+            // A plain file's content hash is its raw hash, known already: don't hash it twice.
+            let plain = compression == crate::source::Compression::None;
+            let hashing = HashingReader { inner: decoded, hasher: (!plain).then(blake3::Hasher::new) };
             let mut chunker = Chunker::new(hashing, chunk, max_line);
             for piece in chunker.by_ref() {
                 let next = match &piece {
@@ -509,7 +514,10 @@ async fn run_pipeline(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Res
                     break; // the consumer gave up (bad format); stop reading
                 }
             }
-            Ok(chunker.into_inner().hasher.finalize().to_hex().to_string())
+            Ok(match chunker.into_inner().hasher {
+                Some(h) => h.finalize().to_hex().to_string(),
+                None => raw_hash,
+            })
         })
     };
 
