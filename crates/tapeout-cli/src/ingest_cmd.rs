@@ -80,8 +80,12 @@ fn print_human(s: &IngestSummary) {
         match r.status {
             InputStatus::Rejected => eprintln!("rejected  {}: {}", r.path, r.reason.as_deref().unwrap_or("")),
             InputStatus::Skipped => eprintln!("skipped   {}: {}", r.path, r.reason.as_deref().unwrap_or("")),
-            InputStatus::Ingested | InputStatus::Appended => {
-                let verb = if r.status == InputStatus::Appended { "appended" } else { "ingested" };
+            InputStatus::Ingested | InputStatus::Appended | InputStatus::Replaced => {
+                let verb = match r.status {
+                    InputStatus::Appended => "appended",
+                    InputStatus::Replaced => "replaced",
+                    _ => "ingested",
+                };
                 let q = if r.quarantined > 0 { format!(", {} quarantined", r.quarantined) } else { String::new() };
                 eprintln!("{verb:9} {} ({}): {} rows{q}", r.path, r.format.as_deref().unwrap_or("?"), r.rows);
                 if let Some(t) = &r.truncated {
@@ -94,6 +98,9 @@ fn print_human(s: &IngestSummary) {
         "{} inputs: {} rows landed, {} quarantined, {} skipped, {} rejected; {} files; lake version {}; {:.2} s",
         s.inputs, s.rows, s.quarantined, s.skipped, s.rejected, s.outputs, s.manifest_version, s.seconds
     );
+    if s.inputs == 0 {
+        eprintln!("warning: no input files found");
+    }
     if s.quarantined > 0 {
         println!(
             "quarantined records: tapeout sql --lake {} \"select file, line, field, reason from quarantine\"",

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Exit code of a failure where nothing was committed. (clap itself exits with 2 on a usage error.)
+/// Exit code of a failure where nothing was committed, usage errors included (clap's own 2
+/// would read as "done with quarantined records").
 pub const EXIT_FAILURE: u8 = 1;
 
 #[derive(Parser)]
@@ -74,7 +75,13 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .init();
 }
 
 fn schema(args: SchemaArgs) -> anyhow::Result<u8> {
@@ -106,7 +113,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_FAILURE } else { 0 });
+        }
+    };
     init_logging(cli.verbose);
     match run(cli) {
         Ok(code) => ExitCode::from(code),

@@ -21,7 +21,8 @@ pub struct SqlArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
-    /// Allow statements that write (COPY … TO, INSERT).
+    /// Allow statements that write files (COPY … TO a path outside the lake). The lake's own
+    /// tables are never written by SQL: they change only through ingest.
     #[arg(long)]
     pub allow_writes: bool,
     /// Memory limit for query execution, e.g. 512M or 2G (spilling operators spill; others fail).
@@ -74,7 +75,12 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<u8> {
 async fn run_statements(session: &LakeSession, text: &str, format: OutputFormat) -> anyhow::Result<()> {
     for st in session.parse_script(text)? {
         let df = session.statement(st).await?;
-        let batches = df.collect().await?;
+        let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
+        let mut batches = df.collect().await?;
+        if batches.is_empty() && !schema.fields().is_empty() {
+            // Keep the header (csv) and column names (table) of an empty result.
+            batches.push(RecordBatch::new_empty(schema));
+        }
         print_batches(&batches, format)?;
     }
     Ok(())

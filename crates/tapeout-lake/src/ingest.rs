@@ -97,6 +97,9 @@ pub enum InputStatus {
     Ingested,
     /// A file that grew since it was ingested; only the appended records landed.
     Appended,
+    /// A file that grew since it was ingested mid-line: its earlier rows were replaced by the
+    /// whole new content, in one commit.
+    Replaced,
     /// Content already in the lake (same bytes, any name); nothing added.
     Skipped,
     /// Nothing landed (unreadable, unrecognized, ...): see `reason`.
@@ -270,6 +273,19 @@ struct Hashed {
     extends: Option<InputEntry>,
 }
 
+impl Hashed {
+    /// Lines already in the lake: the earlier input's, when it ended with a whole line.
+    fn skip_lines(&self) -> u64 {
+        self.extends.as_ref().filter(|e| e.ends_with_newline).map_or(0, |e| e.lines)
+    }
+
+    /// The earlier input this one replaces whole: its last line may have been cut mid-write,
+    /// so its rows are dropped and the grown file lands entire, in one commit.
+    fn replaces(&self) -> Option<&InputEntry> {
+        self.extends.as_ref().filter(|e| !e.ends_with_newline)
+    }
+}
+
 fn hash_input(path: &Path, snapshot: &Snapshot) -> std::io::Result<Hashed> {
     let shown = path.display().to_string();
     let prior = snapshot.latest_for_path(&shown).cloned();
@@ -376,10 +392,12 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
         lines: landed.lines,
         extends: hashed.extends.as_ref().map(|e| e.input_hash.clone()),
         skipped_lines: landed.skipped_lines,
+        ends_with_newline: landed.ends_with_newline,
         truncated: landed.truncated.clone(),
         outputs: landed.staged.iter().map(|s| s.output.clone()).collect(),
         ingested_at: manifest::now_rfc3339(),
     };
+    let removed: Vec<String> = hashed.replaces().map(|e| e.input_hash.clone()).into_iter().collect();
     let commit = {
         let mut st = shared.state.lock().expect("state lock");
         if let Some(first) = st.known_content.get(&landed.content_hash) {
@@ -400,7 +418,7 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
             };
         }
         let r = publish(&landed.staged)
-            .and_then(|()| manifest::commit(&shared.lake, st.version + 1, "ingest", vec![entry], vec![]));
+            .and_then(|()| manifest::commit(&shared.lake, st.version + 1, "ingest", vec![entry], removed));
         if let Ok(v) = r {
             st.version = v;
             st.known_content.insert(landed.content_hash.clone(), shown.clone());
@@ -418,7 +436,11 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
     tracing::info!(input = %shown, rows = landed.rows, quarantined = landed.quarantined, files = landed.staged.len(), "input committed");
     InputReport {
         path: shown,
-        status: if hashed.extends.is_some() { InputStatus::Appended } else { InputStatus::Ingested },
+        status: match (&hashed.extends, hashed.replaces()) {
+            (_, Some(_)) => InputStatus::Replaced,
+            (Some(_), None) => InputStatus::Appended,
+            (None, None) => InputStatus::Ingested,
+        },
         format: Some(format),
         input_hash: Some(hashed.hash),
         rows: landed.rows,
@@ -433,6 +455,7 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
 struct Landed {
     format: SourceFormat,
     content_hash: String,
+    ends_with_newline: bool,
     workload: Option<String>,
     rows: u64,
     quarantined: u64,
@@ -494,7 +517,7 @@ async fn run_pipeline(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Res
         let (path, lines_read) = (path.to_path_buf(), lines_read.clone());
         let (chunk, max_line, progress) = (opts.chunk_bytes, opts.max_line_bytes, opts.progress.clone());
         let raw_hash = hashed.hash.clone();
-        tokio::task::spawn_blocking(move || -> Result<String, LakeError> {
+        tokio::task::spawn_blocking(move || -> Result<(String, bool), LakeError> {
             let (decoded, compression) = open_decoded(&path, |f| CountingReader { inner: f, progress, pending: 0 })
                 .map_err(|e| LakeError::io(&path, e))?;
             // A plain file's content hash is its raw hash, known already: don't hash it twice.
@@ -514,10 +537,12 @@ async fn run_pipeline(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Res
                     break; // the consumer gave up (bad format); stop reading
                 }
             }
-            Ok(match chunker.into_inner().hasher {
+            let ends_with_newline = chunker.ends_with_newline();
+            let hash = match chunker.into_inner().hasher {
                 Some(h) => h.finalize().to_hex().to_string(),
                 None => raw_hash,
-            })
+            };
+            Ok((hash, ends_with_newline))
         })
     };
 
@@ -538,12 +563,21 @@ async fn run_pipeline(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Res
             };
             let opts_p = ParseOptions { time_origin_ns: opts.time_origin_ns };
             if format.has_header() {
-                let end = memchr::memchr(b'\n', &data).unwrap_or(data.len());
-                let header = data[..end].strip_suffix(b"\r").unwrap_or(&data[..end]);
+                // The header is the first non-blank line.
+                let (mut start, mut header_line) = (0, first_line);
+                let end = loop {
+                    let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+                    if end >= data.len() || !data[start..end].trim_ascii().is_empty() {
+                        break end;
+                    }
+                    start = end + 1;
+                    header_line += 1;
+                };
+                let header = data[start..end].strip_suffix(b"\r").unwrap_or(&data[start..end]);
                 let parser = RequestParser::new(format, Some(header), &opts_p)
                     .map_err(|e| LakeError::Format { path: path.to_path_buf(), source: e })?;
                 let rest = data.get(end + 1..).unwrap_or(&[]).to_vec();
-                (format, parser, Piece::Lines { first_line: first_line + 1, data: rest })
+                (format, parser, Piece::Lines { first_line: header_line + 1, data: rest })
             } else {
                 (
                     format,
@@ -574,7 +608,7 @@ async fn run_pipeline(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Res
         let file = path.display().to_string();
         let hash = hashed.hash.clone();
         let workload = workload.clone();
-        let skip = hashed.extends.as_ref().map_or(0, |e| e.lines);
+        let skip = hashed.skip_lines();
         tokio::task::spawn_blocking(move || -> Result<(u64, u64, Option<String>, Vec<StagedFile>), LakeError> {
             let tag = &hash[..16];
             let mut data = TableWriter::new(&lake, tapeout_schema::table("requests"), tag);
@@ -663,25 +697,27 @@ async fn run_pipeline(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Res
     drop(parsed_tx);
     let written = writer.await.map_err(LakeError::join)?;
     let read = reader.await.map_err(LakeError::join)?;
-    let ((rows, quarantined, truncated, staged), content_hash) = match (written, pipeline_err, read) {
-        (Ok(w), None, Ok(h)) => (w, h),
-        (Ok((_, _, _, staged)), err, read) => {
-            discard(&staged);
-            return Err(err.or(read.err()).expect("one failed"));
-        }
-        (Err(e), _, _) => return Err(e),
-    };
+    let ((rows, quarantined, truncated, staged), (content_hash, ends_with_newline)) =
+        match (written, pipeline_err, read) {
+            (Ok(w), None, Ok(h)) => (w, h),
+            (Ok((_, _, _, staged)), err, read) => {
+                discard(&staged);
+                return Err(err.or(read.err()).expect("one failed"));
+            }
+            (Err(e), _, _) => return Err(e),
+        };
     if let Some(m) = &truncated {
         tracing::warn!(input = %path.display(), "{m}");
     }
     Ok(Landed {
         format,
         content_hash,
+        ends_with_newline,
         workload,
         rows,
         quarantined,
         lines: lines_read.load(Ordering::Relaxed),
-        skipped_lines: hashed.extends.as_ref().map_or(0, |e| e.lines),
+        skipped_lines: hashed.skip_lines(),
         truncated,
         staged,
     })

@@ -74,6 +74,10 @@ pub struct InputEntry {
     /// Lines of the file that the earlier input already covered and were not ingested again.
     #[serde(default)]
     pub skipped_lines: u64,
+    /// Whether the content ended with a line end. When it did not, the last line may have been
+    /// cut by a writer still appending: if the file grows, it replaces this input whole.
+    #[serde(default = "default_true")]
+    pub ends_with_newline: bool,
     /// Set when the stream broke (truncated or corrupt compression): the rows before it landed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncated: Option<String>,
@@ -81,6 +85,10 @@ pub struct InputEntry {
     pub outputs: Vec<OutputFile>,
     /// When the commit that added it was made (RFC 3339, UTC).
     pub ingested_at: String,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// One manifest version.

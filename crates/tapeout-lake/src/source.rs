@@ -211,6 +211,7 @@ pub struct Chunker<R> {
     done: bool,
     skipping: Option<(u64, Vec<u8>, u64)>,
     pending: Option<Piece>,
+    last_byte: Option<u8>,
 }
 
 impl<R: Read> Chunker<R> {
@@ -226,12 +227,19 @@ impl<R: Read> Chunker<R> {
             done: false,
             skipping: None,
             pending: None,
+            last_byte: None,
         }
     }
 
     /// Decompressed bytes read so far.
     pub fn decoded_bytes(&self) -> u64 {
         self.decoded
+    }
+
+    /// Whether the bytes read so far end with a line end (or there were none): a file being
+    /// appended to may have been read in the middle of its last line.
+    pub fn ends_with_newline(&self) -> bool {
+        self.last_byte.is_none_or(|b| b == b'\n')
     }
 
     /// The underlying reader.
@@ -305,6 +313,7 @@ impl<R: Read> Iterator for Chunker<R> {
                 Ok(k) => {
                     self.carry.truncate(start + k);
                     self.decoded += k as u64;
+                    self.last_byte = Some(self.carry[start + k - 1]);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => self.carry.truncate(start),
                 Err(e) => {

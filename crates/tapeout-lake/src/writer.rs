@@ -6,7 +6,7 @@
 //! - A file is fsynced before [`publish`] renames it to its final `part-….parquet` name.
 //!   `rename(2)` within a directory is atomic, so a reader globbing the directory sees either
 //!   no file or the complete file, never a prefix of one.
-//! - Final names are derived from the input's content hash, so rerunning an interrupted
+//! - Final names are derived from the input's hash (`input_hash`, BLAKE3 of its raw bytes), so rerunning an interrupted
 //!   ingest recreates the same names rather than adding new ones.
 //!
 //! Published but uncommitted files (a crash between [`publish`] and the manifest commit) are
@@ -33,6 +33,9 @@ use crate::manifest::OutputFile;
 
 /// Rows buffered per partition before they are sorted and written.
 pub const FLUSH_ROWS: usize = 256 * 1024;
+/// Buffered bytes per partition before they are written, whatever the row count (quarantine
+/// rows carry up to 4 KiB of raw text each).
+pub const FLUSH_BYTES: usize = 64 << 20;
 /// Rows per Parquet row group.
 pub const ROW_GROUP_ROWS: usize = 1024 * 1024;
 /// Rows after which a partition's file is closed and a new one started.
@@ -61,6 +64,7 @@ struct OpenFile {
 struct Partition {
     buffered: Vec<RecordBatch>,
     rows: usize,
+    bytes: usize,
     open: Option<OpenFile>,
 }
 
@@ -117,8 +121,9 @@ impl TableWriter {
         }
         let p = self.partitions.entry(partition.to_string()).or_default();
         p.rows += batch.num_rows();
+        p.bytes += batch.get_array_memory_size();
         p.buffered.push(batch);
-        if p.rows >= FLUSH_ROWS {
+        if p.rows >= FLUSH_ROWS || p.bytes >= FLUSH_BYTES {
             self.flush(partition)?;
         }
         Ok(())
@@ -138,6 +143,7 @@ impl TableWriter {
         }
         let buffered = std::mem::take(&mut p.buffered);
         p.rows = 0;
+        p.bytes = 0;
         let mut batch = concat_batches(&schema, &buffered).map_err(LakeError::arrow)?;
         drop(buffered);
         if let Some(i) = self.sort_idx {

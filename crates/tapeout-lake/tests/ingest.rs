@@ -286,6 +286,29 @@ fn a_grown_file_ingests_only_the_appended_records() {
 }
 
 #[test]
+fn a_file_read_mid_line_is_replaced_whole_when_it_grows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let path = tmp.path().join("live_code.csv");
+    let all = azure_csv(6, 0);
+    // The writer had written 3 records and half of the 4th ("…,103,4" cut to "…,10"), which
+    // is quarantined (2 fields); the grown file replaces rows and quarantine record alike.
+    let cut = all.match_indices('\n').nth(3).unwrap().0 + 1 + 30;
+    std::fs::write(&path, &all[..cut]).unwrap();
+    let first = run(&lake, &[&path]);
+    assert_eq!((first.rows, first.quarantined), (3, 1), "{first:#?}");
+    std::fs::write(&path, &all).unwrap();
+    let s = run(&lake, &[&path]);
+    assert_eq!((s.details[0].status, s.rows), (InputStatus::Replaced, 6), "{s:#?}");
+    let b = read_table(&lake, "requests");
+    let mut got: Vec<(i64, i64)> = col_i64(&b, "line").into_iter().zip(col_i64(&b, "input_tokens")).collect();
+    got.sort();
+    assert_eq!(got, (0..6).map(|i| (i + 2, 100 + i)).collect::<Vec<_>>());
+    assert_eq!(load_snapshot(&lake, None).unwrap().inputs.len(), 1);
+    assert!(read_table(&lake, "quarantine").is_empty());
+}
+
+#[test]
 fn leftovers_of_an_interrupted_run_are_removed_before_the_next() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = tmp.path().join("lake");
