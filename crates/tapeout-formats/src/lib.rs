@@ -17,6 +17,7 @@
 pub mod azure;
 pub mod burstgpt;
 pub mod csv;
+pub mod kineto;
 pub mod mooncake;
 pub mod prefix;
 pub mod rows;

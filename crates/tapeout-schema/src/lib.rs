@@ -29,6 +29,9 @@ pub const TABLE_KEY: &str = "tapeout.table";
 const DECLARATIONS: &[(&str, &str)] = &[
     ("requests.toml", include_str!("../../../schemas/requests.toml")),
     ("quarantine.toml", include_str!("../../../schemas/quarantine.toml")),
+    ("kernels.toml", include_str!("../../../schemas/kernels.toml")),
+    ("ops.toml", include_str!("../../../schemas/ops.toml")),
+    ("devices.toml", include_str!("../../../schemas/devices.toml")),
 ];
 
 /// Errors from reading a declaration or looking a table up.
@@ -59,6 +62,8 @@ pub enum ColumnType {
     TimestampNsUtc,
     /// List of int64 (items nullable, as Arrow's default list field).
     ListInt64,
+    /// List of int32 (items nullable).
+    ListInt32,
 }
 
 impl ColumnType {
@@ -73,6 +78,7 @@ impl ColumnType {
             ColumnType::Date32 => DataType::Date32,
             ColumnType::TimestampNsUtc => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
             ColumnType::ListInt64 => DataType::List(Arc::new(Field::new("item", DataType::Int64, true))),
+            ColumnType::ListInt32 => DataType::List(Arc::new(Field::new("item", DataType::Int32, true))),
         }
     }
 
@@ -87,6 +93,7 @@ impl ColumnType {
             ColumnType::Date32 => "date32",
             ColumnType::TimestampNsUtc => "timestamp_ns_utc",
             ColumnType::ListInt64 => "list_int64",
+            ColumnType::ListInt32 => "list_int32",
         }
     }
 }
@@ -317,7 +324,7 @@ mod tests {
     fn every_declaration_parses_and_every_file_is_embedded() {
         let reg = registry();
         let names: Vec<&str> = reg.tables().iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(names, ["requests", "quarantine"]);
+        assert_eq!(names, ["requests", "quarantine", "kernels", "ops", "devices"]);
         let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas"))
             .unwrap()
             .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "toml"))
@@ -371,7 +378,7 @@ mod tests {
 
     #[test]
     fn unknown_table_lists_known_ones() {
-        let err = registry().table("kernels").err().unwrap().to_string();
-        assert_eq!(err, "unknown table `kernels`; known tables: requests, quarantine");
+        let err = registry().table("flows").err().unwrap().to_string();
+        assert_eq!(err, "unknown table `flows`; known tables: requests, quarantine, kernels, ops, devices");
     }
 }

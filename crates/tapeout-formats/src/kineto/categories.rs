@@ -46,8 +46,10 @@ impl CategoryRules {
         let file: RulesFile = toml::from_str(text).map_err(|e| RulesError::Toml(e.to_string()))?;
         // Compile one at a time first so an error names its rule.
         for (i, r) in file.rule.iter().enumerate() {
-            regex::RegexBuilder::new(&r.pattern).case_insensitive(true).build().map_err(|e| {
-                RulesError::Pattern { index: i + 1, category: r.category.clone(), message: e.to_string() }
+            regex::RegexBuilder::new(&r.pattern).case_insensitive(true).build().map_err(|e| RulesError::Pattern {
+                index: i + 1,
+                category: r.category.clone(),
+                message: e.to_string(),
             })?;
         }
         let set = regex::RegexSetBuilder::new(file.rule.iter().map(|r| &r.pattern))
@@ -205,7 +207,10 @@ mod tests {
             ("void at::native::reduce_kernel<512, 1, at::native::ReduceOp<float>>", "reduction"),
             ("void split_embedding_codegen_forward_unweighted_kernel<c10::Half>(fbgemm_gpu::x)", "embedding"),
             ("void vllm::rotary_embedding_kernel<c10::BFloat16, true>", "elementwise"),
-            ("std::enable_if<vllm::_typeConvert<c10::BFloat16>::exists, void>::type vllm::fused_add_rms_norm_kernel", "reduction"),
+            (
+                "std::enable_if<vllm::_typeConvert<c10::BFloat16>::exists, void>::type vllm::fused_add_rms_norm_kernel",
+                "reduction",
+            ),
             ("triton__0d1d2d3d", "other"),
         ];
         for (name, want) in cases {
@@ -215,7 +220,8 @@ mod tests {
 
     #[test]
     fn rules_file_errors_and_order() {
-        let r = CategoryRules::from_toml("[[rule]]\ncategory='a'\npattern='X'\n[[rule]]\ncategory='b'\npattern='x'").unwrap();
+        let r = CategoryRules::from_toml("[[rule]]\ncategory='a'\npattern='X'\n[[rule]]\ncategory='b'\npattern='x'")
+            .unwrap();
         assert_eq!(r.categorize("..x.."), "a");
         assert_eq!(r.len(), 2);
         assert!(matches!(
@@ -240,10 +246,18 @@ mod tests {
 
     #[test]
     fn nccl_names() {
-        let old = parse_nccl_kernel_name("ncclKernel_AllReduce_RING_LL_Sum_float(ncclDevComm*, unsigned long)").unwrap();
-        assert_eq!((old.collective, old.algorithm.as_deref(), old.protocol), (Some("AllReduce"), Some("RING"), Some("LL")));
-        let new = parse_nccl_kernel_name("ncclDevKernel_AllReduce_Sum_f32_RING_LL(ncclDevKernelArgsStorage<4096ul>)").unwrap();
-        assert_eq!((new.collective, new.algorithm.as_deref(), new.protocol), (Some("AllReduce"), Some("RING"), Some("LL")));
+        let old =
+            parse_nccl_kernel_name("ncclKernel_AllReduce_RING_LL_Sum_float(ncclDevComm*, unsigned long)").unwrap();
+        assert_eq!(
+            (old.collective, old.algorithm.as_deref(), old.protocol),
+            (Some("AllReduce"), Some("RING"), Some("LL"))
+        );
+        let new = parse_nccl_kernel_name("ncclDevKernel_AllReduce_Sum_f32_RING_LL(ncclDevKernelArgsStorage<4096ul>)")
+            .unwrap();
+        assert_eq!(
+            (new.collective, new.algorithm.as_deref(), new.protocol),
+            (Some("AllReduce"), Some("RING"), Some("LL"))
+        );
         let cn = parse_nccl_kernel_name("ncclDevKernel_AllReduce_Sum_bf16_COLLNET_DIRECT_SIMPLE(x)").unwrap();
         assert_eq!((cn.algorithm.as_deref(), cn.protocol), (Some("COLLNET_DIRECT"), Some("SIMPLE")));
         let g = parse_nccl_kernel_name("ncclDevKernel_Generic(ncclDevKernelArgsStorage<4096ul>)").unwrap();

@@ -1,131 +1,26 @@
 //! Arrow schemas and column builders for the `kernels`, `ops` and `devices` tables.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
     TimestampNanosecondBuilder,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, SchemaRef};
 
-/// One column of a table this module produces: name, Arrow type (as text), nullable, meaning.
-pub type ColumnDoc = (&'static str, &'static str, bool, &'static str);
-
-/// The `kernels` table, one row per GPU activity (kernel, memcpy, memset).
-pub const KERNEL_COLUMNS: &[ColumnDoc] = &[
-    ("file", "Utf8", false, "trace file, as given by the caller"),
-    ("rank", "Int32", false, "distributedInfo.rank (0 when absent; see the summary warnings)"),
-    ("event_index", "Int64", false, "1-based index of the event in traceEvents"),
-    ("activity", "Utf8", false, "kernel | memcpy | memset"),
-    ("device", "Int32", true, "args.device"),
-    ("stream", "Int64", true, "args.stream"),
-    ("name", "Utf8", false, "kernel (or copy/memset) name as written"),
-    ("category", "Utf8", false, "from pipelines/categories/kernels.toml; memcpy_*/memset by activity"),
-    ("hta_category", "Utf8", false, "COMMUNICATION | MEMORY | COMPUTATION as HTA 0.5 get_kernel_type"),
-    ("start_ns", "Int64", false, "ts in ns on the trace clock (exact decimal conversion of µs)"),
-    ("start_time", "Timestamp(ns, UTC)", true, "baseTimeNanoseconds + start_ns; null without baseTimeNanoseconds"),
-    ("dur_ns", "Int64", false, "dur in ns"),
-    ("correlation", "Int64", true, "args.correlation"),
-    ("external_id", "Int64", true, "args.External id (2021: external id)"),
-    ("grid", "List<Int32>", true, "args.grid [x, y, z]"),
-    ("block", "List<Int32>", true, "args.block [x, y, z]"),
-    ("registers_per_thread", "Int32", true, "args.registers per thread (absent on ROCm)"),
-    ("shared_memory", "Int64", true, "args.shared memory, bytes"),
-    ("occupancy_pct", "Float64", true, "args.est. achieved occupancy %"),
-    ("memcpy_direction", "Utf8", true, "HtoD | DtoH | DtoD | HtoH | PtoP ... for copies (name, else args.kind)"),
-    ("copy_bytes", "Int64", true, "args.bytes of a memcpy/memset"),
-    ("op", "Utf8", true, "name of the launching CPU op"),
-    ("op_link", "Utf8", true, "how op was found: correlation | external_id"),
-    ("op_input_dims", "Utf8", true, "the op's Input Dims, JSON text"),
-    ("op_input_types", "Utf8", true, "the op's Input type, JSON text"),
-    ("flops", "Int64", true, "FLOPs of the op (on its first kernel only; see module docs)"),
-    ("bytes", "Int64", true, "bytes read+written by the op (on its first kernel only)"),
-    ("dtype", "Utf8", true, "normalized dtype: collective dtype for NCCL kernels, else the op's first tensor input"),
-    ("step", "Int64", true, "N of the ProfilerStep#N window holding the launch"),
-    ("hta_window", "Boolean", false, "whether HTA 0.5 keeps this activity (see module docs)"),
-    ("collective", "Utf8", true, "args.Collective name, else the NCCL kernel-name collective (AllReduce, ...)"),
-    ("in_msg_nelems", "Int64", true, "args.In msg nelems"),
-    ("out_msg_nelems", "Int64", true, "args.Out msg nelems"),
-    ("in_msg_bytes", "Int64", true, "in_msg_nelems × dtype size"),
-    ("out_msg_bytes", "Int64", true, "out_msg_nelems × dtype size"),
-    ("group_size", "Int32", true, "args.Group size"),
-    ("pg_name", "Utf8", true, "args.Process Group Name"),
-    ("pg_desc", "Utf8", true, "args.Process Group Description"),
-    ("nccl_algorithm", "Utf8", true, "RING | TREE | NVLS | ... from the NCCL kernel name"),
-    ("nccl_protocol", "Utf8", true, "LL | LL128 | SIMPLE from the NCCL kernel name"),
-];
-
-/// The `ops` table: CPU ops (`cpu_op`, 2021 `Operator`) and `user_annotation`s.
-pub const OP_COLUMNS: &[ColumnDoc] = &[
-    ("file", "Utf8", false, "trace file"),
-    ("rank", "Int32", false, "distributedInfo.rank (0 when absent)"),
-    ("event_index", "Int64", false, "1-based index in traceEvents"),
-    ("cat", "Utf8", false, "cpu_op | Operator | user_annotation"),
-    ("name", "Utf8", false, "op name"),
-    ("pid", "Utf8", false, "pid as written"),
-    ("tid", "Utf8", false, "tid as written"),
-    ("start_ns", "Int64", false, "ts in ns on the trace clock"),
-    ("start_time", "Timestamp(ns, UTC)", true, "baseTimeNanoseconds + start_ns"),
-    ("dur_ns", "Int64", false, "dur in ns"),
-    ("external_id", "Int64", true, "args.External id"),
-    ("input_dims", "Utf8", true, "args.Input Dims, JSON text"),
-    ("input_types", "Utf8", true, "args.Input type, JSON text"),
-    ("step", "Int64", true, "N of the CPU ProfilerStep#N window holding the op's start"),
-];
-
-/// The `devices` table: one row per deviceProperties entry.
-pub const DEVICE_COLUMNS: &[ColumnDoc] = &[
-    ("file", "Utf8", false, "trace file"),
-    ("rank", "Int32", false, "distributedInfo.rank (0 when absent)"),
-    ("id", "Int32", true, "device id"),
-    ("name", "Utf8", true, "device name"),
-    ("compute_capability", "Utf8", true, "computeMajor.computeMinor"),
-    ("num_sms", "Int64", true, "numSms (CUs on ROCm)"),
-    ("total_global_mem", "Int64", true, "totalGlobalMem, bytes"),
-    ("max_threads_per_block", "Int64", true, "maxThreadsPerBlock"),
-    ("max_threads_per_sm", "Int64", true, "maxThreadsPerMultiprocessor"),
-    ("regs_per_block", "Int64", true, "regsPerBlock"),
-    ("regs_per_sm", "Int64", true, "regsPerMultiprocessor"),
-    ("warp_size", "Int64", true, "warpSize"),
-    ("shared_mem_per_block", "Int64", true, "sharedMemPerBlock"),
-    ("shared_mem_per_sm", "Int64", true, "sharedMemPerMultiprocessor (ROCm: maxSharedMemoryPerMultiProcessor)"),
-    ("shared_mem_per_block_optin", "Int64", true, "sharedMemPerBlockOptin"),
-];
-
-fn arrow_type(t: &str) -> DataType {
-    match t {
-        "Utf8" => DataType::Utf8,
-        "Int32" => DataType::Int32,
-        "Int64" => DataType::Int64,
-        "Float64" => DataType::Float64,
-        "Boolean" => DataType::Boolean,
-        "Timestamp(ns, UTC)" => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-        "List<Int32>" => DataType::List(Arc::new(Field::new("item", DataType::Int32, true))),
-        other => unreachable!("column type {other} is not mapped"),
-    }
-}
-
-fn schema_of(cols: &[ColumnDoc]) -> SchemaRef {
-    Arc::new(Schema::new(cols.iter().map(|(n, t, null, _)| Field::new(*n, arrow_type(t), *null)).collect::<Vec<_>>()))
-}
-
-static KERNELS: LazyLock<SchemaRef> = LazyLock::new(|| schema_of(KERNEL_COLUMNS));
-static OPS: LazyLock<SchemaRef> = LazyLock::new(|| schema_of(OP_COLUMNS));
-static DEVICES: LazyLock<SchemaRef> = LazyLock::new(|| schema_of(DEVICE_COLUMNS));
-
-/// Arrow schema of [`KERNEL_COLUMNS`].
+/// Arrow schema of the `kernels` table's files (declared in schemas/kernels.toml).
 pub fn kernels_schema() -> SchemaRef {
-    KERNELS.clone()
+    tapeout_schema::table("kernels").file_schema()
 }
 
-/// Arrow schema of [`OP_COLUMNS`].
+/// Arrow schema of the `ops` table's files (declared in schemas/ops.toml).
 pub fn ops_schema() -> SchemaRef {
-    OPS.clone()
+    tapeout_schema::table("ops").file_schema()
 }
 
-/// Arrow schema of [`DEVICE_COLUMNS`].
+/// Arrow schema of the `devices` table's files (declared in schemas/devices.toml).
 pub fn devices_schema() -> SchemaRef {
-    DEVICES.clone()
+    tapeout_schema::table("devices").file_schema()
 }
 
 /// One `kernels` row; strings borrow from the input or the linking state.
@@ -519,10 +414,8 @@ pub fn devices_batch(devices: &[Device], file: &str, rank: i32) -> RecordBatch {
     let i64s = |f: fn(&Device) -> Option<i64>| -> ArrayRef {
         Arc::new(arrow::array::Int64Array::from(devices.iter().map(f).collect::<Vec<_>>()))
     };
-    let cc: Vec<Option<String>> = devices
-        .iter()
-        .map(|d| Some(format!("{}.{}", d.compute_major?, d.compute_minor?)))
-        .collect();
+    let cc: Vec<Option<String>> =
+        devices.iter().map(|d| Some(format!("{}.{}", d.compute_major?, d.compute_minor?))).collect();
     let columns: Vec<ArrayRef> = vec![
         constant_str(file, n),
         constant_i32(rank, n),

@@ -96,20 +96,61 @@ fn to_i64(v: Option<i128>) -> Option<i64> {
 fn broadcast(shapes: &[&[i64]]) -> Vec<i64> {
     let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
     (0..rank)
-        .map(|i| {
-            shapes.iter().filter_map(|s| (i + s.len()).checked_sub(rank).map(|j| s[j])).max().unwrap_or(1)
-        })
+        .map(|i| shapes.iter().filter_map(|s| (i + s.len()).checked_sub(rank).map(|j| s[j])).max().unwrap_or(1))
         .collect()
 }
 
 const UNARY: &[&str] = &[
-    "relu", "relu_", "gelu", "gelu_", "silu", "silu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "exp", "exp_", "log",
-    "neg", "rsqrt", "sqrt", "abs", "sin", "cos", "reciprocal", "clamp", "clamp_", "clamp_min", "clamp_min_", "erf",
-    "threshold", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_",
+    "relu",
+    "relu_",
+    "gelu",
+    "gelu_",
+    "silu",
+    "silu_",
+    "sigmoid",
+    "sigmoid_",
+    "tanh",
+    "tanh_",
+    "exp",
+    "exp_",
+    "log",
+    "neg",
+    "rsqrt",
+    "sqrt",
+    "abs",
+    "sin",
+    "cos",
+    "reciprocal",
+    "clamp",
+    "clamp_",
+    "clamp_min",
+    "clamp_min_",
+    "erf",
+    "threshold",
+    "hardtanh",
+    "hardtanh_",
+    "leaky_relu",
+    "leaky_relu_",
 ];
 const BINARY: &[&str] = &[
-    "add", "add_", "sub", "sub_", "rsub", "mul", "mul_", "div", "div_", "pow", "maximum", "minimum", "where",
-    "threshold_backward", "silu_backward", "gelu_backward", "sigmoid_backward", "tanh_backward",
+    "add",
+    "add_",
+    "sub",
+    "sub_",
+    "rsub",
+    "mul",
+    "mul_",
+    "div",
+    "div_",
+    "pow",
+    "maximum",
+    "minimum",
+    "where",
+    "threshold_backward",
+    "silu_backward",
+    "gelu_backward",
+    "sigmoid_backward",
+    "tanh_backward",
 ];
 
 /// FLOPs, bytes and dtype of one op call. Unknown ops keep `flops`/`bytes` null.
@@ -119,8 +160,14 @@ pub fn op_cost(name: &str, dims: Option<&RawValue>, types: Option<&RawValue>, co
     let op = name.strip_prefix("aten::").unwrap_or(name);
     let (flops, bytes) = match op {
         "mm" | "addmm" | "bmm" | "baddbmm" | "matmul" | "linear" => gemm(op, &inputs),
-        "convolution" | "_convolution" | "conv1d" | "conv2d" | "conv3d" | "cudnn_convolution"
-        | "miopen_convolution" | "convolution_backward" => conv(op, &inputs, &concrete(conc)),
+        "convolution"
+        | "_convolution"
+        | "conv1d"
+        | "conv2d"
+        | "conv3d"
+        | "cudnn_convolution"
+        | "miopen_convolution"
+        | "convolution_backward" => conv(op, &inputs, &concrete(conc)),
         "scaled_dot_product_attention"
         | "_scaled_dot_product_flash_attention"
         | "_scaled_dot_product_efficient_attention"
@@ -316,7 +363,8 @@ mod tests {
         // out = (224 + 6 - 6 - 1) / 2 + 1 = 112
         assert_eq!(c.flops, Some(2 * 10 * 64 * 112 * 112 * 3 * 7 * 7));
         assert_eq!(c.bytes, Some((10 * 3 * 224 * 224 + 64 * 3 * 49 + 10 * 64 * 112 * 112) * 2));
-        let no_conc = cost("aten::miopen_convolution", "[[10, 3, 224, 224], [64, 3, 7, 7]]", r#"["float", "float"]"#, None);
+        let no_conc =
+            cost("aten::miopen_convolution", "[[10, 3, 224, 224], [64, 3, 7, 7]]", r#"["float", "float"]"#, None);
         assert_eq!((no_conc.flops, no_conc.dtype), (None, Some("float32")));
         let a = cost(
             "aten::_flash_attention_forward",

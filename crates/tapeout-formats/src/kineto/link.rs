@@ -191,8 +191,8 @@ mod tests {
 
     #[test]
     fn innermost_enclosing_op() {
-        let mut l = Links::default();
-        l.ops = vec![op(7, 0, 100, "outer"), op(7, 10, 40, "inner"), op(7, 50, 60, "later"), op(8, 0, 100, "other thread")];
+        let ops = vec![op(7, 0, 100, "outer"), op(7, 10, 40, "inner"), op(7, 50, 60, "later"), op(8, 0, 100, "other")];
+        let mut l = Links { ops, ..Default::default() };
         for (corr, ts) in [(1, 5), (2, 20), (3, 45), (4, 55), (5, 200)] {
             l.launches.insert(corr, Launch { thread: (Id::Num(1), Id::Num(7)), ts, op: None });
         }
