@@ -87,7 +87,15 @@ fn print_human(s: &IngestSummary) {
                     _ => "ingested",
                 };
                 let q = if r.quarantined > 0 { format!(", {} quarantined", r.quarantined) } else { String::new() };
-                eprintln!("{verb:9} {} ({}): {} rows{q}", r.path, r.format.as_deref().unwrap_or("?"), r.rows);
+                let rows = if r.tables.len() > 1 {
+                    r.tables.iter().map(|(t, n)| format!("{n} {t}")).collect::<Vec<_>>().join(", ")
+                } else {
+                    format!("{} rows", r.rows)
+                };
+                eprintln!("{verb:9} {} ({}): {rows}{q}", r.path, r.format.as_deref().unwrap_or("?"));
+                for n in &r.notes {
+                    eprintln!("          note: {n}");
+                }
                 if let Some(t) = &r.truncated {
                     eprintln!("          warning: {t}");
                 }

@@ -46,9 +46,9 @@ fn schema_command_is_the_docs_and_the_registry() {
     assert_eq!(j["name"], "requests");
     let cols: Vec<&str> = j["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(&cols[..4], ["source", "date", "workload", "model"]);
-    let bad = tapeout(&["schema", "kernels"]);
+    let bad = tapeout(&["schema", "flows"]);
     assert_eq!(bad.status.code(), Some(1));
-    assert!(stderr(&bad).contains("unknown table `kernels`; known tables: requests, quarantine"));
+    assert!(stderr(&bad).contains("unknown table `flows`; known tables: requests, quarantine, kernels, ops, devices"));
 }
 
 #[test]
@@ -289,4 +289,81 @@ fn check_finds_leftovers_and_damage_and_repair_removes_leftovers() {
     let damaged = tapeout(&["check", "--lake", lake_s, "--repair"]);
     assert_eq!(damaged.status.code(), Some(1));
     assert!(stdout(&damaged).contains("checksum_mismatch"), "{}", stdout(&damaged));
+}
+
+/// Kernel/memcpy/memset events of a Kineto trace, counted with a plain JSON scan.
+fn gpu_activity_events(path: &Path) -> u64 {
+    let raw = std::fs::read(path).unwrap();
+    let text = if path.extension().is_some_and(|e| e == "gz") {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out).unwrap();
+        out
+    } else {
+        raw
+    };
+    let doc: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    let cats = ["kernel", "gpu_memcpy", "gpu_memset", "Kernel", "Memcpy", "Memset"];
+    doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["cat"].as_str().is_some_and(|c| cats.contains(&c)))
+        .count() as u64
+}
+
+#[test]
+fn real_kineto_traces_land_one_row_per_gpu_activity() {
+    let Some(root) = real_traces() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let lake_s = lake.to_str().unwrap();
+    let inputs = [
+        root.join("param_dlrm_8rank"),
+        root.join("kineto_hta/amd_trace"),
+        root.join("kineto_hta/mtia_inference_trace"),
+        root.join("tracelens/h100/Qwen_Qwen1.5-0.5B-Chat__1016005.json.gz"),
+    ];
+    let args: Vec<&str> =
+        ["ingest", "--lake", lake_s, "--json"].into_iter().chain(inputs.iter().map(|p| p.to_str().unwrap())).collect();
+    let o = tapeout(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = json(&o);
+    assert_eq!(s["inputs"].as_u64(), Some(11));
+    let q = tapeout(&[
+        "sql",
+        "--lake",
+        lake_s,
+        "--format",
+        "csv",
+        "select file, workload, count(*) as n from kernels group by file, workload order by file",
+    ]);
+    let mut got = BTreeMap::new();
+    for line in stdout(&q).lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        got.insert(f[0].to_string(), (f[1].to_string(), f[2].parse::<u64>().unwrap()));
+    }
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(root.join("param_dlrm_8rank")).unwrap().map(|e| e.unwrap().path()).collect();
+    files.push(root.join("kineto_hta/amd_trace/mi250_minitoy_train_ROCm6_2_kineto.json.gz"));
+    files.push(root.join("tracelens/h100/Qwen_Qwen1.5-0.5B-Chat__1016005.json.gz"));
+    for f in &files {
+        let key = std::path::absolute(f).unwrap().display().to_string();
+        let expected = gpu_activity_events(f);
+        assert_eq!(got.get(&key).map(|g| g.1), Some(expected), "{key}");
+    }
+    let dlrm0 = std::path::absolute(root.join("param_dlrm_8rank/worker0_step_12.1694128201545.pt.trace.json")).unwrap();
+    assert_eq!(got[&dlrm0.display().to_string()].0, "param_dlrm_8rank");
+    // The MTIA trace has no GPU activity: it lands (ops, devices) with zero kernels, and says so.
+    let mtia = s["details"].as_array().unwrap().iter().find(|d| d["path"].as_str().unwrap().contains("mtia")).unwrap();
+    assert_eq!(mtia["status"], "ingested");
+    assert!(mtia["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("0 kernels")), "{mtia}");
+    let ranks = tapeout(&[
+        "sql",
+        "--lake",
+        lake_s,
+        "--format",
+        "csv",
+        "select count(distinct rank) from kernels where workload = 'param_dlrm_8rank'",
+    ]);
+    assert_eq!(stdout(&ranks), "count(DISTINCT kernels.rank)\n8\n");
 }

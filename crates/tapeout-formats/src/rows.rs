@@ -102,7 +102,7 @@ impl RequestBatchBuilder {
         let schema = tapeout_schema::table("requests").file_schema();
         let constant = |v: Option<&str>| -> ArrayRef {
             match v {
-                Some(v) => Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, n))),
+                Some(v) => Arc::new(repeated(v, n)),
                 None => Arc::new(StringArray::new_null(n)),
             }
         };
@@ -126,6 +126,12 @@ impl RequestBatchBuilder {
         ];
         RecordBatch::try_new(schema, columns).expect("builder columns match the requests schema")
     }
+}
+
+/// `n` copies of `v`, built with one bulk copy rather than `n` appends.
+pub fn repeated(v: &str, n: usize) -> StringArray {
+    let offsets = arrow::buffer::OffsetBuffer::from_lengths(std::iter::repeat_n(v.len(), n));
+    StringArray::new(offsets, arrow::buffer::Buffer::from(v.repeat(n).into_bytes()), None)
 }
 
 /// Why one input record was not turned into a row.

@@ -70,6 +70,8 @@ pub struct IngestOptions {
     pub wait_for_lock: bool,
     /// Progress receiver.
     pub progress: Option<Arc<dyn ProgressSink>>,
+    /// Kernel-name → category rules for Kineto traces.
+    pub categories: Arc<tapeout_formats::kineto::CategoryRules>,
 }
 
 impl Default for IngestOptions {
@@ -85,6 +87,7 @@ impl Default for IngestOptions {
             max_line_bytes: 16 << 20,
             wait_for_lock: true,
             progress: None,
+            categories: Arc::new(tapeout_formats::kineto::CategoryRules::default()),
         }
     }
 }
@@ -116,10 +119,16 @@ pub struct InputReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input_hash: Option<String>,
     pub rows: u64,
+    /// Rows per table, for inputs that fill several (Kineto traces).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tables: BTreeMap<String, u64>,
     pub quarantined: u64,
     pub outputs: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Remarks for people (e.g. kernels no category rule matched, by time).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Set when the input's stream broke: the rows before the break landed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub truncated: Option<String>,
@@ -224,10 +233,12 @@ pub async fn ingest(lake: &Path, args: &[String], opts: IngestOptions) -> Result
             format: None,
             input_hash: None,
             rows: 0,
+            tables: BTreeMap::new(),
             quarantined: 0,
             outputs: 0,
             reason: Some(p.message),
             truncated: None,
+            notes: Vec::new(),
         })
         .collect();
     if let Some(p) = &progress {
@@ -295,6 +306,12 @@ fn hash_input(path: &Path, snapshot: &Snapshot) -> std::io::Result<Hashed> {
     let mut size = 0u64;
     let mut extends = None;
     let boundary = prior.as_ref().map(|p| p.size);
+    if boundary.is_none() {
+        // The common case: no earlier version of this path to compare a prefix with. Hash the
+        // memory-mapped file on every core.
+        h.update_mmap_rayon(path)?;
+        return Ok(Hashed { hash: h.finalize().to_hex().to_string(), size: h.count(), extends: None });
+    }
     loop {
         let want = match boundary {
             Some(b) if size < b => buf.len().min((b - size) as usize),
@@ -327,10 +344,12 @@ fn rejected(path: String, format: Option<String>, hash: Option<String>, reason: 
         format,
         input_hash: hash,
         rows: 0,
+        tables: BTreeMap::new(),
         quarantined: 0,
         outputs: 0,
         reason: Some(reason),
         truncated: None,
+        notes: Vec::new(),
     }
 }
 
@@ -360,14 +379,20 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
                 format: shared.snapshot.inputs.get(&hashed.hash).map(|e| e.format.clone()),
                 input_hash: Some(hashed.hash),
                 rows: 0,
+                tables: BTreeMap::new(),
                 quarantined: 0,
                 outputs: 0,
                 reason: Some(format!("same content already ingested from {first}")),
                 truncated: None,
+                notes: Vec::new(),
             };
         }
     }
-    let result = run_pipeline(shared, &input.path, &hashed).await;
+    let result = if shared.opts.format.is_none() && is_kineto(&input.path) {
+        stage_kineto(shared, &input.path, &hashed).await
+    } else {
+        run_pipeline(shared, &input.path, &hashed).await
+    };
     let unclaim = || {
         shared.state.lock().expect("state lock").known.remove(&hashed.hash);
     };
@@ -378,16 +403,17 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
             return rejected(shown, None, Some(hashed.hash.clone()), e.reason());
         }
     };
-    let format = landed.format.id().to_string();
+    let format = landed.format.clone();
     let entry = InputEntry {
         input_hash: hashed.hash.clone(),
         content_hash: landed.content_hash.clone(),
         path: shown.clone(),
         size: hashed.size,
         format: format.clone(),
-        table: "requests".into(),
+        table: landed.table.to_string(),
         workload: landed.workload.clone(),
         rows: landed.rows,
+        tables: landed.tables.clone(),
         quarantined: landed.quarantined,
         lines: landed.lines,
         extends: hashed.extends.as_ref().map(|e| e.input_hash.clone()),
@@ -411,10 +437,12 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
                 format: Some(format),
                 input_hash: Some(hashed.hash),
                 rows: 0,
+                tables: BTreeMap::new(),
                 quarantined: 0,
                 outputs: 0,
                 reason: Some(reason),
                 truncated: None,
+                notes: Vec::new(),
             };
         }
         let r = publish(&landed.staged)
@@ -444,16 +472,24 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
         format: Some(format),
         input_hash: Some(hashed.hash),
         rows: landed.rows,
+        tables: landed.tables.clone(),
         quarantined: landed.quarantined,
         outputs: landed.staged.len(),
         reason: None,
         truncated: landed.truncated,
+        notes: landed.notes,
     }
 }
 
 /// What one input produced, staged but not yet published.
 struct Landed {
-    format: SourceFormat,
+    /// Format id (`azure_llm`, …, `kineto`).
+    format: String,
+    /// The main table the rows went to.
+    table: &'static str,
+    /// Rows per table.
+    tables: BTreeMap<String, u64>,
+    notes: Vec<String>,
     content_hash: String,
     ends_with_newline: bool,
     workload: Option<String>,
@@ -470,6 +506,69 @@ enum Parsed {
     Reject(Reject),
     /// The stream broke before line `.0`: (line, message).
     Broken(u64, String),
+}
+
+/// Whether the file's content is a PyTorch profiler trace (sniffed from its first 64 KiB).
+fn is_kineto(path: &Path) -> bool {
+    let Ok((reader, _)) = open_decoded(path, |f| f) else { return false };
+    let mut head = Vec::with_capacity(64 * 1024);
+    if reader.take(64 * 1024).read_to_end(&mut head).is_err() && head.is_empty() {
+        return false;
+    }
+    matches!(tapeout_formats::detect(&head), Err(FormatError::KinetoTrace))
+}
+
+async fn stage_kineto(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Result<Landed, LakeError> {
+    let workload = shared.opts.workload.clone().unwrap_or_else(|| crate::kineto::workload_of(path));
+    let (lake, p, w, hash, rules) = (
+        shared.lake.clone(),
+        path.to_path_buf(),
+        workload.clone(),
+        hashed.hash.clone(),
+        shared.opts.categories.clone(),
+    );
+    let k = tokio::task::spawn_blocking(move || crate::kineto::stage_trace(&lake, &p, &w, &hash, &rules))
+        .await
+        .map_err(LakeError::join)??;
+    if let Some(progress) = &shared.opts.progress {
+        progress.advance(hashed.size);
+    }
+    let mut notes: Vec<String> = k.summary.header.warnings.clone();
+    let kernel_ns: i64 = k.summary.ns_by_category.iter().map(|(_, ns)| ns).sum();
+    let other_ns: i64 = k.summary.other_kernels.iter().map(|(_, ns, _)| ns).sum();
+    if other_ns > 0 {
+        let top: Vec<String> = k
+            .summary
+            .other_kernels
+            .iter()
+            .take(5)
+            .map(|(n, ns, c)| format!("{n} ({c}×, {:.3} ms)", *ns as f64 / 1e6))
+            .collect();
+        notes.push(format!(
+            "{:.2}% of GPU time matched no category rule (`other`); largest: {}",
+            100.0 * other_ns as f64 / kernel_ns.max(1) as f64,
+            top.join("; ")
+        ));
+    }
+    if k.summary.kernels + k.summary.memcpys + k.summary.memsets == 0 {
+        notes.push("no GPU activity in this trace: 0 kernels".to_string());
+    }
+    Ok(Landed {
+        format: crate::kineto::FORMAT_ID.to_string(),
+        table: "kernels",
+        rows: k.tables.values().sum(),
+        tables: k.tables,
+        notes,
+        content_hash: k.content_hash,
+        // A trace is one JSON document: if its file grows, the new document replaces it whole.
+        ends_with_newline: false,
+        workload: Some(workload),
+        quarantined: k.quarantined,
+        lines: k.summary.events,
+        skipped_lines: 0,
+        truncated: None,
+        staged: k.staged,
+    })
 }
 
 /// Hashes the decompressed bytes as they are read.
@@ -710,7 +809,10 @@ async fn run_pipeline(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Res
         tracing::warn!(input = %path.display(), "{m}");
     }
     Ok(Landed {
-        format,
+        format: format.id().to_string(),
+        table: "requests",
+        tables: BTreeMap::from([("requests".to_string(), rows)]),
+        notes: Vec::new(),
         content_hash,
         ends_with_newline,
         workload,

@@ -19,6 +19,7 @@
 
 pub mod fsutil;
 pub mod ingest;
+pub mod kineto;
 pub mod lock;
 pub mod manifest;
 pub mod repair;

@@ -62,8 +62,11 @@ pub struct InputEntry {
     pub table: String,
     /// Workload written to the rows.
     pub workload: Option<String>,
-    /// Rows that landed.
+    /// Rows that landed (all tables).
     pub rows: u64,
+    /// Rows that landed, per table (a Kineto trace fills several).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tables: BTreeMap<String, u64>,
     /// Records sent to the quarantine (including one for a truncated stream).
     pub quarantined: u64,
     /// Lines (records, for formats without lines) read, header included.

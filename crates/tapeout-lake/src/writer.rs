@@ -22,9 +22,10 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
 use arrow::datatypes::TimestampNanosecondType;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use tapeout_schema::{SCHEMA_VERSION_KEY, TABLE_KEY, TableDef};
 
 use crate::LakeError;
@@ -40,6 +41,12 @@ pub const FLUSH_BYTES: usize = 64 << 20;
 pub const ROW_GROUP_ROWS: usize = 1024 * 1024;
 /// Rows after which a partition's file is closed and a new one started.
 pub const MAX_FILE_ROWS: u64 = 16 * 1024 * 1024;
+/// Rows buffered across all partitions before the fullest partition is written out, so many
+/// small partitions cannot add up to unbounded memory.
+pub const TOTAL_BUFFERED_ROWS: usize = 2 * FLUSH_ROWS;
+/// Files kept open at once; the least recently written is closed beyond that (an open file
+/// holds its current row group in memory).
+pub const MAX_OPEN_FILES: usize = 2;
 
 /// A file written under its temporary name, waiting for [`publish`].
 #[derive(Debug, Clone)]
@@ -66,6 +73,8 @@ struct Partition {
     rows: usize,
     bytes: usize,
     open: Option<OpenFile>,
+    /// Push counter at the last write to `open`, for closing the least recently written file.
+    last_write: u64,
 }
 
 /// Writes one input's rows of one table into hive partitions, each file sorted by the table's
@@ -79,6 +88,8 @@ pub struct TableWriter {
     partitions: BTreeMap<String, Partition>,
     seq: u32,
     staged: Vec<StagedFile>,
+    buffered_rows: usize,
+    clock: u64,
 }
 
 impl TableWriter {
@@ -94,6 +105,16 @@ impl TableWriter {
                 KeyValue::new(TABLE_KEY.to_string(), table.name.clone()),
                 KeyValue::new(SCHEMA_VERSION_KEY.to_string(), table.version.to_string()),
             ]));
+        // Sorted timestamps and line numbers are near-arithmetic sequences: delta encoding stores
+        // them in a few bits per value, where a dictionary would only be built and thrown away.
+        for name in table.sort_key.iter().map(String::as_str).chain(["line", "event_index", "start_ns"]) {
+            if table.file_column_index(name).is_some() {
+                let col = ColumnPath::from(name);
+                props = props
+                    .set_column_dictionary_enabled(col.clone(), false)
+                    .set_column_encoding(col, Encoding::DELTA_BINARY_PACKED);
+            }
+        }
         if let Some(i) = sort_idx {
             props = props.set_sorting_columns(Some(vec![SortingColumn {
                 column_idx: i as i32,
@@ -110,6 +131,8 @@ impl TableWriter {
             partitions: BTreeMap::new(),
             seq: 0,
             staged: Vec::new(),
+            buffered_rows: 0,
+            clock: 0,
         }
     }
 
@@ -119,12 +142,20 @@ impl TableWriter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        self.buffered_rows += batch.num_rows();
         let p = self.partitions.entry(partition.to_string()).or_default();
         p.rows += batch.num_rows();
         p.bytes += batch.get_array_memory_size();
         p.buffered.push(batch);
         if p.rows >= FLUSH_ROWS || p.bytes >= FLUSH_BYTES {
             self.flush(partition)?;
+        }
+        while self.buffered_rows > TOTAL_BUFFERED_ROWS {
+            let fullest = self.partitions.iter().max_by_key(|(_, p)| p.rows).map(|(k, _)| k.clone());
+            match fullest {
+                Some(k) => self.flush(&k)?,
+                None => break,
+            }
         }
         Ok(())
     }
@@ -135,28 +166,40 @@ impl TableWriter {
         Some((*ts.values().first()?, *ts.values().last()?))
     }
 
+    fn is_sorted(&self, batch: &RecordBatch) -> bool {
+        let Some(i) = self.sort_idx else { return true };
+        batch
+            .column(i)
+            .as_primitive_opt::<TimestampNanosecondType>()
+            .is_some_and(|ts| ts.values().windows(2).all(|w| w[0] <= w[1]))
+    }
+
     fn flush(&mut self, partition: &str) -> Result<(), LakeError> {
         let schema = self.table.file_schema();
         let p = self.partitions.get_mut(partition).expect("partition exists");
         if p.buffered.is_empty() {
             return Ok(());
         }
-        let buffered = std::mem::take(&mut p.buffered);
+        let mut batches = std::mem::take(&mut p.buffered);
+        self.buffered_rows -= p.rows;
         p.rows = 0;
         p.bytes = 0;
-        let mut batch = concat_batches(&schema, &buffered).map_err(LakeError::arrow)?;
-        drop(buffered);
-        if let Some(i) = self.sort_idx {
-            let col = batch.column(i);
-            let sorted = col
-                .as_primitive_opt::<TimestampNanosecondType>()
-                .is_some_and(|ts| ts.values().windows(2).all(|w| w[0] <= w[1]));
-            if !sorted {
-                let idx = sort_to_indices(col, None, None).map_err(LakeError::arrow)?;
-                batch = take_record_batch(&batch, &idx).map_err(LakeError::arrow)?;
-            }
+        // Already in order (the common case: traces are written in time order)? Then write the
+        // batches as they are; otherwise merge and sort them.
+        let mut in_order = batches.iter().all(|b| self.is_sorted(b));
+        if in_order {
+            let ranges: Vec<(i64, i64)> = batches.iter().filter_map(|b| self.key_range(b)).collect();
+            in_order = ranges.windows(2).all(|w| w[0].1 <= w[1].0);
         }
-        let (first, last) = self.key_range(&batch).unwrap_or((i64::MIN, i64::MIN));
+        if !in_order {
+            let mut batch = concat_batches(&schema, &batches).map_err(LakeError::arrow)?;
+            let col = batch.column(self.sort_idx.expect("unsorted implies a sort key"));
+            let idx = sort_to_indices(col, None, None).map_err(LakeError::arrow)?;
+            batch = take_record_batch(&batch, &idx).map_err(LakeError::arrow)?;
+            batches = vec![batch];
+        }
+        let first = batches.first().and_then(|b| self.key_range(b)).map_or(i64::MIN, |r| r.0);
+        let last = batches.last().and_then(|b| self.key_range(b)).map_or(i64::MIN, |r| r.1);
         let p = self.partitions.get_mut(partition).expect("partition exists");
         // Append to the open file only while the file stays sorted and not too large.
         let roll = p.open.as_ref().is_some_and(|o| first < o.last_key || o.rows >= MAX_FILE_ROWS);
@@ -167,6 +210,7 @@ impl TableWriter {
         }
         let p = self.partitions.get_mut(partition).expect("partition exists");
         if p.open.is_none() {
+            self.close_least_recent(MAX_OPEN_FILES - 1)?;
             let dir = self.lake.join(&self.table.location).join(partition);
             fs::create_dir_all(&dir).map_err(|e| LakeError::io(&dir, e))?;
             let name = format!("part-{}-{:04}.parquet", self.tag, self.seq);
@@ -176,13 +220,34 @@ impl TableWriter {
             let writer = ArrowWriter::try_new(file, schema, Some(self.props.clone()))
                 .map_err(|e| LakeError::parquet(&tmp, e))?;
             let rel = format!("{}/{}/{}", self.table.location, partition, name);
+            let p = self.partitions.get_mut(partition).expect("partition exists");
             p.open = Some(OpenFile { writer, tmp, rel, rows: 0, last_key: i64::MIN });
         }
+        self.clock += 1;
+        let p = self.partitions.get_mut(partition).expect("partition exists");
+        p.last_write = self.clock;
         let open = p.open.as_mut().expect("just opened");
-        open.writer.write(&batch).map_err(|e| LakeError::parquet(&open.tmp, e))?;
-        open.rows += batch.num_rows() as u64;
+        for b in &batches {
+            open.writer.write(b).map_err(|e| LakeError::parquet(&open.tmp, e))?;
+            open.rows += b.num_rows() as u64;
+        }
         open.last_key = last;
         Ok(())
+    }
+
+    /// Closes the least recently written open files until at most `keep` stay open.
+    fn close_least_recent(&mut self, keep: usize) -> Result<(), LakeError> {
+        loop {
+            let open: Vec<(&String, u64)> =
+                self.partitions.iter().filter(|(_, p)| p.open.is_some()).map(|(k, p)| (k, p.last_write)).collect();
+            if open.len() <= keep {
+                return Ok(());
+            }
+            let oldest = open.iter().min_by_key(|(_, t)| *t).map(|(k, _)| (*k).clone()).expect("non-empty");
+            let file = self.partitions.get_mut(&oldest).and_then(|p| p.open.take()).expect("open");
+            let staged = close(file, self.table, &self.lake)?;
+            self.staged.push(staged);
+        }
     }
 
     /// Flushes every partition and closes every file; returns the staged files.

@@ -341,7 +341,7 @@ fn bad_inputs_are_rejected_by_name_while_the_rest_lands() {
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join("a_notes.txt"), "hello,world\n1,2\n").unwrap();
     std::fs::write(dir.join("b_empty.csv"), "").unwrap();
-    std::fs::write(dir.join("c_trace.json"), "{\"schemaVersion\": 1, \"traceEvents\": []}").unwrap();
+    std::fs::write(dir.join("c_trace.json"), "{\"schemaVersion\": 1, \"traceEvents\": 7}").unwrap();
     std::fs::copy(sample_dir().join("BurstGPT_1.csv"), dir.join("d_BurstGPT_1.csv")).unwrap();
     let missing = tmp.path().join("nope.csv");
     let s = run(&lake, &[&dir, &missing]);
@@ -350,7 +350,8 @@ fn bad_inputs_are_rejected_by_name_while_the_rest_lands() {
     assert!(reason("nope.csv").contains("no such file"));
     assert!(reason("a_notes.txt").contains("unrecognized format: line 1 is `hello,world`"));
     assert!(reason("b_empty.csv").contains("file is empty"));
-    assert!(reason("c_trace.json").contains("Kineto"));
+    let r = reason("c_trace.json");
+    assert!(r.starts_with("invalid trace JSON") || r.starts_with("not a PyTorch profiler trace"), "{r}");
     // Nothing was committed for them: a later fix of the file ingests it.
     assert_eq!(load_snapshot(&lake, None).unwrap().inputs.len(), 1);
     let only_bad = run(&lake, &[&dir.join("a_notes.txt")]);
