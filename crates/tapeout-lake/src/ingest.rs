@@ -297,6 +297,20 @@ impl Hashed {
     }
 }
 
+/// Fills `buf` as far as the file allows; returns the bytes read (0 at the end).
+fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 fn hash_input(path: &Path, snapshot: &Snapshot) -> std::io::Result<Hashed> {
     let shown = path.display().to_string();
     let prior = snapshot.latest_for_path(&shown).cloned();
@@ -307,9 +321,16 @@ fn hash_input(path: &Path, snapshot: &Snapshot) -> std::io::Result<Hashed> {
     let mut extends = None;
     let boundary = prior.as_ref().map(|p| p.size);
     if boundary.is_none() {
-        // The common case: no earlier version of this path to compare a prefix with. Hash the
-        // memory-mapped file on every core.
-        h.update_mmap_rayon(path)?;
+        // The common case: no earlier version of this path to compare a prefix with. Hash large
+        // reads on every core (read, not mmap: a mapped file would count in the process's RSS).
+        let mut big = vec![0u8; 16 << 20];
+        loop {
+            let n = read_up_to(&mut f, &mut big)?;
+            if n == 0 {
+                break;
+            }
+            h.update_rayon(&big[..n]);
+        }
         return Ok(Hashed { hash: h.finalize().to_hex().to_string(), size: h.count(), extends: None });
     }
     loop {
