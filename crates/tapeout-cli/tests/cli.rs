@@ -367,3 +367,115 @@ fn real_kineto_traces_land_one_row_per_gpu_activity() {
     ]);
     assert_eq!(stdout(&ranks), "count(DISTINCT kernels.rank)\n8\n");
 }
+
+/// A small deterministic generator (no dependency needed for 20 random delays).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+/// Every `*.parquet` file under `dir` is a complete Parquet file (footer readable).
+fn every_parquet_file_is_complete(dir: &Path) -> usize {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                let r = SerializedFileReader::new(std::fs::File::open(&p).unwrap());
+                assert!(
+                    r.is_ok_and(|r| r.metadata().file_metadata().num_rows() > 0),
+                    "partial file visible: {}",
+                    p.display()
+                );
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn sigkill_at_random_moments_then_rerun_lands_every_row_exactly_once() {
+    const FILES: usize = 6;
+    const ROWS: usize = 8_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("input");
+    std::fs::create_dir(&input).unwrap();
+    for f in 0..FILES {
+        let mut s = String::from("TIMESTAMP,ContextTokens,GeneratedTokens\n");
+        for i in 0..ROWS {
+            let t = f * 100_000 + i;
+            s.push_str(&format!(
+                "2023-11-{:02} {:02}:{:02}:{:02}.{:07},{},{}\n",
+                1 + t / 86_400 % 28,
+                t / 3600 % 24,
+                t / 60 % 60,
+                t % 60,
+                f,
+                10 + i,
+                1 + f
+            ));
+        }
+        std::fs::write(input.join(format!("part{f}_code.csv")), s).unwrap();
+    }
+    let total = FILES * ROWS;
+    // How long an uninterrupted run takes, to spread the kills over it.
+    let probe = tmp.path().join("probe");
+    let started = std::time::Instant::now();
+    let o = tapeout(&["ingest", "--lake", probe.to_str().unwrap(), input.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    let full_ms = started.elapsed().as_millis().max(20) as u64;
+
+    let mut rng = Lcg(20_261_125);
+    let mut interrupted = 0;
+    for trial in 0..20 {
+        let lake = tmp.path().join(format!("lake{trial}"));
+        let lake_s = lake.to_str().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tapeout"))
+            .args(["ingest", "--quiet", "--lake", lake_s, input.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(rng.next() % full_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        if lake.exists() {
+            // Whatever the kill left: no partial file under a *.parquet name, and readers see
+            // only whole inputs.
+            every_parquet_file_is_complete(&lake);
+            let q = tapeout(&["sql", "--lake", lake_s, "--format", "csv", "select count(*) from requests"]);
+            let seen: usize = stdout(&q).lines().nth(1).unwrap().parse().unwrap();
+            assert_eq!(seen % ROWS, 0, "trial {trial}: a reader saw part of an input ({seen} rows)");
+            interrupted += usize::from(seen < total);
+        } else {
+            interrupted += 1;
+        }
+        let o = tapeout(&["ingest", "--lake", lake_s, "--json", input.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "trial {trial}: {}", stderr(&o));
+        let q = tapeout(&[
+            "sql",
+            "--lake",
+            lake_s,
+            "--format",
+            "csv",
+            "select count(*) as n, count(distinct concat(file, ':', cast(line as varchar))) as d, sum(input_tokens) as i from requests",
+        ]);
+        let expected_sum: usize = FILES * (ROWS * 10 + ROWS * (ROWS - 1) / 2);
+        assert_eq!(stdout(&q), format!("n,d,i\n{total},{total},{expected_sum}\n"), "trial {trial}");
+        let check = tapeout(&["check", "--lake", lake_s]);
+        assert_eq!(check.status.code(), Some(0), "trial {trial}: {}", stdout(&check));
+        assert_eq!(every_parquet_file_is_complete(&lake), FILES);
+    }
+    eprintln!("{interrupted} of 20 kills landed before the run completed (uninterrupted run: {full_ms} ms)");
+    // The kills are spread over the run's measured length, so most must interrupt it.
+    assert!(interrupted >= 5, "only {interrupted} kills interrupted a run");
+}
