@@ -358,6 +358,35 @@ fn hash_input(path: &Path, snapshot: &Snapshot) -> std::io::Result<Hashed> {
     Ok(Hashed { hash, size, extends })
 }
 
+/// Whether an input could already be in the lake: an input of the same size is (a possible
+/// duplicate), or a smaller one from the same path (a possible grown file). Only such inputs
+/// are hashed before they are parsed.
+fn could_repeat(path: &Path, size: u64, snapshot: &Snapshot) -> bool {
+    let shown = path.display().to_string();
+    snapshot.inputs.values().any(|e| e.size == size) || snapshot.latest_for_path(&shown).is_some_and(|e| e.size < size)
+}
+
+fn skipped(shared: &Shared, path: String, hash: String) -> InputReport {
+    let entry = shared.snapshot.inputs.get(&hash);
+    let reason = match entry {
+        Some(e) => format!("same content already ingested from {}", e.path),
+        None => "same content as another input of this run".to_string(),
+    };
+    InputReport {
+        path,
+        status: InputStatus::Skipped,
+        format: entry.map(|e| e.format.clone()),
+        input_hash: Some(hash),
+        rows: 0,
+        tables: BTreeMap::new(),
+        quarantined: 0,
+        outputs: 0,
+        reason: Some(reason),
+        truncated: None,
+        notes: Vec::new(),
+    }
+}
+
 fn rejected(path: String, format: Option<String>, hash: Option<String>, reason: String) -> InputReport {
     InputReport {
         path,
@@ -376,57 +405,72 @@ fn rejected(path: String, format: Option<String>, hash: Option<String>, reason: 
 
 async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
     let shown = input.path.display().to_string();
-    let hashed = {
-        let (path, shared) = (input.path.clone(), shared.clone());
-        tokio::task::spawn_blocking(move || hash_input(&path, &shared.snapshot)).await
+    let size = match std::fs::metadata(&input.path) {
+        Ok(m) => m.len(),
+        Err(e) => return rejected(shown, None, None, format!("cannot read: {e}")),
     };
-    let hashed = match hashed {
-        Ok(Ok(h)) => h,
-        Ok(Err(e)) => return rejected(shown, None, None, format!("cannot read: {e}")),
-        Err(e) => return rejected(shown, None, None, format!("internal error: {e}")),
-    };
-    {
-        let mut st = shared.state.lock().expect("state lock");
-        if !st.known.insert(hashed.hash.clone()) {
-            drop(st);
+    let kineto = shared.opts.format.is_none() && is_kineto(&input.path);
+    // A new file (no input of its size or from its path in the lake) cannot be a duplicate or a
+    // grown file: hash it on a separate thread while it is parsed instead of before.
+    let deferred = !kineto && !could_repeat(&input.path, size, &shared.snapshot);
+    let (hashed, lazy) = if deferred {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (path, snap_shared) = (input.path.clone(), shared.clone());
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send(hash_input(&path, &snap_shared.snapshot).map(|h| h.hash));
+        });
+        (Hashed { hash: String::new(), size, extends: None }, Arc::new(LazyHash::pending(rx)))
+    } else {
+        let hashed = {
+            let (path, shared) = (input.path.clone(), shared.clone());
+            tokio::task::spawn_blocking(move || hash_input(&path, &shared.snapshot)).await
+        };
+        let hashed = match hashed {
+            Ok(Ok(h)) => h,
+            Ok(Err(e)) => return rejected(shown, None, None, format!("cannot read: {e}")),
+            Err(e) => return rejected(shown, None, None, format!("internal error: {e}")),
+        };
+        if !shared.state.lock().expect("state lock").known.insert(hashed.hash.clone()) {
             if let Some(p) = &shared.opts.progress {
                 p.advance(hashed.size);
             }
-            let first =
-                shared.snapshot.inputs.get(&hashed.hash).map_or("an input of this run".to_string(), |e| e.path.clone());
-            return InputReport {
-                path: shown,
-                status: InputStatus::Skipped,
-                format: shared.snapshot.inputs.get(&hashed.hash).map(|e| e.format.clone()),
-                input_hash: Some(hashed.hash),
-                rows: 0,
-                tables: BTreeMap::new(),
-                quarantined: 0,
-                outputs: 0,
-                reason: Some(format!("same content already ingested from {first}")),
-                truncated: None,
-                notes: Vec::new(),
-            };
+            return skipped(shared, shown, hashed.hash);
         }
-    }
-    let result = if shared.opts.format.is_none() && is_kineto(&input.path) {
+        let lazy = Arc::new(LazyHash::ready(hashed.hash.clone()));
+        (hashed, lazy)
+    };
+    let unclaim = |hash: &str| {
+        shared.state.lock().expect("state lock").known.remove(hash);
+    };
+    let result = if kineto {
         stage_kineto(shared, &input.path, &hashed).await
     } else {
-        run_pipeline(shared, &input.path, &hashed).await
+        run_pipeline(shared, &input.path, &hashed, lazy.clone()).await
     };
-    let unclaim = || {
-        shared.state.lock().expect("state lock").known.remove(&hashed.hash);
-    };
-    let landed = match result {
+    let mut landed = match result {
         Ok(l) => l,
         Err(e) => {
-            unclaim();
-            return rejected(shown, None, Some(hashed.hash.clone()), e.reason());
+            if !deferred {
+                unclaim(&hashed.hash);
+            }
+            return rejected(shown, None, (!deferred).then(|| hashed.hash.clone()), e.reason());
         }
     };
+    let mut staged = std::mem::take(&mut landed.staged);
+    let input_hash = match lazy.get() {
+        Ok(h) => h,
+        Err(e) => {
+            discard(&staged);
+            return rejected(shown, None, None, format!("cannot read: {e}"));
+        }
+    };
+    crate::writer::name_after_input(&mut staged, lazy.tag(), &input_hash[..16]);
+    if landed.content_hash.is_empty() {
+        landed.content_hash = input_hash.clone(); // a plain file's content is its raw bytes
+    }
     let format = landed.format.clone();
     let entry = InputEntry {
-        input_hash: hashed.hash.clone(),
+        input_hash: input_hash.clone(),
         content_hash: landed.content_hash.clone(),
         path: shown.clone(),
         size: hashed.size,
@@ -441,32 +485,29 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
         skipped_lines: landed.skipped_lines,
         ends_with_newline: landed.ends_with_newline,
         truncated: landed.truncated.clone(),
-        outputs: landed.staged.iter().map(|s| s.output.clone()).collect(),
+        outputs: staged.iter().map(|s| s.output.clone()).collect(),
         ingested_at: manifest::now_rfc3339(),
     };
     let removed: Vec<String> = hashed.replaces().map(|e| e.input_hash.clone()).into_iter().collect();
     let commit = {
         let mut st = shared.state.lock().expect("state lock");
-        if let Some(first) = st.known_content.get(&landed.content_hash) {
-            // Same trace under another compression or name: it is in the lake already.
-            let reason = format!("same decompressed content already ingested from {first}");
+        // A deferred hash is claimed only now: the same bytes may have landed meanwhile.
+        let raw_duplicate = deferred && !st.known.insert(input_hash.clone());
+        let content_first = st.known_content.get(&landed.content_hash).cloned();
+        if raw_duplicate || content_first.is_some() {
             drop(st);
-            discard(&landed.staged);
-            return InputReport {
-                path: shown,
-                status: InputStatus::Skipped,
-                format: Some(format),
-                input_hash: Some(hashed.hash),
-                rows: 0,
-                tables: BTreeMap::new(),
-                quarantined: 0,
-                outputs: 0,
-                reason: Some(reason),
-                truncated: None,
-                notes: Vec::new(),
-            };
+            discard(&staged);
+            if deferred && !raw_duplicate {
+                unclaim(&input_hash); // claimed just above; the content is what repeats
+            }
+            let mut report = skipped(shared, shown, input_hash);
+            if let (false, Some(first)) = (raw_duplicate, content_first) {
+                report.reason = Some(format!("same decompressed content already ingested from {first}"));
+                report.format = Some(format);
+            }
+            return report;
         }
-        let r = publish(&landed.staged)
+        let r = publish(&staged)
             .and_then(|()| manifest::commit(&shared.lake, st.version + 1, "ingest", vec![entry], removed));
         if let Ok(v) = r {
             st.version = v;
@@ -475,14 +516,14 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
         r
     };
     if let Err(e) = commit {
-        discard(&landed.staged);
-        for s in &landed.staged {
+        discard(&staged);
+        for s in &staged {
             let _ = std::fs::remove_file(&s.final_path);
         }
-        unclaim();
-        return rejected(shown, Some(format), Some(hashed.hash.clone()), format!("commit failed: {e}"));
+        unclaim(&input_hash);
+        return rejected(shown, Some(format), Some(input_hash), format!("commit failed: {e}"));
     }
-    tracing::info!(input = %shown, rows = landed.rows, quarantined = landed.quarantined, files = landed.staged.len(), "input committed");
+    tracing::info!(input = %shown, rows = landed.rows, quarantined = landed.quarantined, files = staged.len(), "input committed");
     InputReport {
         path: shown,
         status: match (&hashed.extends, hashed.replaces()) {
@@ -491,14 +532,54 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
             (None, None) => InputStatus::Ingested,
         },
         format: Some(format),
-        input_hash: Some(hashed.hash),
+        input_hash: Some(input_hash),
         rows: landed.rows,
         tables: landed.tables.clone(),
         quarantined: landed.quarantined,
-        outputs: landed.staged.len(),
+        outputs: staged.len(),
         reason: None,
         truncated: landed.truncated,
         notes: landed.notes,
+    }
+}
+
+/// An input's raw-bytes hash, known already or being computed on another thread.
+struct LazyHash {
+    /// Names staged files until the hash is known (the hash prefix itself when it is).
+    tag: String,
+    value: std::sync::OnceLock<Result<String, String>>,
+    pending: Mutex<Option<std::sync::mpsc::Receiver<std::io::Result<String>>>>,
+}
+
+impl LazyHash {
+    fn ready(hash: String) -> Self {
+        let tag = hash[..16].to_string();
+        LazyHash { tag, value: std::sync::OnceLock::from(Ok(hash)), pending: Mutex::new(None) }
+    }
+
+    fn pending(rx: std::sync::mpsc::Receiver<std::io::Result<String>>) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let tag =
+            format!("staging{:05}x{:04}", std::process::id() % 100_000, NEXT.fetch_add(1, Ordering::Relaxed) % 10_000);
+        LazyHash { tag, value: std::sync::OnceLock::new(), pending: Mutex::new(Some(rx)) }
+    }
+
+    fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// The hash, waiting for the hashing thread if need be. Blocking.
+    fn get(&self) -> Result<String, String> {
+        self.value
+            .get_or_init(|| {
+                let rx = self.pending.lock().expect("hash lock").take();
+                match rx.map(|rx| rx.recv()) {
+                    Some(Ok(Ok(h))) => Ok(h),
+                    Some(Ok(Err(e))) => Err(e.to_string()),
+                    _ => Err("the hashing thread stopped".to_string()),
+                }
+            })
+            .clone()
     }
 }
 
@@ -629,14 +710,18 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
-async fn run_pipeline(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Result<Landed, LakeError> {
+async fn run_pipeline(
+    shared: &Arc<Shared>,
+    path: &Path,
+    hashed: &Hashed,
+    lazy: Arc<LazyHash>,
+) -> Result<Landed, LakeError> {
     let opts = &shared.opts;
     let (piece_tx, mut piece_rx) = tokio::sync::mpsc::channel::<Piece>(4);
     let lines_read = Arc::new(AtomicU64::new(0));
     let reader = {
         let (path, lines_read) = (path.to_path_buf(), lines_read.clone());
         let (chunk, max_line, progress) = (opts.chunk_bytes, opts.max_line_bytes, opts.progress.clone());
-        let raw_hash = hashed.hash.clone();
         tokio::task::spawn_blocking(move || -> Result<(String, bool), LakeError> {
             let (decoded, compression) = open_decoded(&path, |f| CountingReader { inner: f, progress, pending: 0 })
                 .map_err(|e| LakeError::io(&path, e))?;
@@ -660,7 +745,7 @@ async fn run_pipeline(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Res
             let ends_with_newline = chunker.ends_with_newline();
             let hash = match chunker.into_inner().hasher {
                 Some(h) => h.finalize().to_hex().to_string(),
-                None => raw_hash,
+                None => String::new(), // plain: the raw hash, filled in by the caller
             };
             Ok((hash, ends_with_newline))
         })
@@ -726,11 +811,11 @@ async fn run_pipeline(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Res
     let writer = {
         let lake = shared.lake.clone();
         let file = path.display().to_string();
-        let hash = hashed.hash.clone();
+        let lazy = lazy.clone();
         let workload = workload.clone();
         let skip = hashed.skip_lines();
         tokio::task::spawn_blocking(move || -> Result<(u64, u64, Option<String>, Vec<StagedFile>), LakeError> {
-            let tag = &hash[..16];
+            let tag = lazy.tag();
             let mut data = TableWriter::new(&lake, tapeout_schema::table("requests"), tag);
             let mut quarantine = TableWriter::new(&lake, tapeout_schema::table("quarantine"), tag);
             let q_part = "table_name=requests";
@@ -740,6 +825,8 @@ async fn run_pipeline(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Res
                 let rejects: Vec<Reject> = rejects.into_iter().filter(|r| r.line > skip).collect();
                 let n = rejects.len() as u64;
                 if n > 0 {
+                    // Rejected records carry the input's hash: wait for it if it is being computed.
+                    let hash = lazy.get().map_err(|message| LakeError::Input { path: file.clone().into(), message })?;
                     q.push(q_part, quarantine_batch(&rejects, Some(format.id()), &file, &hash))?;
                 }
                 Ok(n)

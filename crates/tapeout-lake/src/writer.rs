@@ -6,7 +6,8 @@
 //! - A file is fsynced before [`publish`] renames it to its final `part-….parquet` name.
 //!   `rename(2)` within a directory is atomic, so a reader globbing the directory sees either
 //!   no file or the complete file, never a prefix of one.
-//! - Final names are derived from the input's hash (`input_hash`, BLAKE3 of its raw bytes), so rerunning an interrupted
+//! - Final names are derived from the input's hash (`input_hash`, BLAKE3 of its raw bytes; see
+//!   [`name_after_input`]), so rerunning an interrupted
 //!   ingest recreates the same names rather than adding new ones.
 //!
 //! Published but uncommitted files (a crash between [`publish`] and the manifest commit) are
@@ -281,6 +282,20 @@ fn close(open: OpenFile, table: &TableDef, lake: &Path) -> Result<StagedFile, La
             schema_version: table.version,
         },
     })
+}
+
+/// Gives staged files their final names, `part-<input hash prefix>-<n>.parquet`, in place of
+/// the staging tag the writer was created with (an input's hash may be known only once it has
+/// been read in full). A no-op when the tag was the hash prefix already.
+pub fn name_after_input(files: &mut [StagedFile], staging_tag: &str, input_tag: &str) {
+    if staging_tag == input_tag {
+        return;
+    }
+    let (from, to) = (format!("/part-{staging_tag}-"), format!("/part-{input_tag}-"));
+    for f in files {
+        f.output.path = f.output.path.replacen(&from, &to, 1);
+        f.final_path = PathBuf::from(f.final_path.to_string_lossy().replacen(&from, &to, 1));
+    }
 }
 
 /// Renames staged files to their final names and syncs their directories.

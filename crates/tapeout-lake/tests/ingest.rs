@@ -415,3 +415,21 @@ fn null_columns_for_formats_without_them() {
     assert_eq!(images, expected);
     assert!(b.iter().all(|b| b.column_by_name("cached_tokens").unwrap().null_count() == b.num_rows()));
 }
+
+#[test]
+fn identical_new_files_in_one_run_land_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let (a, b) = (tmp.path().join("a_code.csv"), tmp.path().join("b_code.csv"));
+    std::fs::write(&a, azure_csv(300, 0)).unwrap();
+    std::fs::write(&b, azure_csv(300, 0)).unwrap();
+    let s = run(&lake, &[&a, &b]);
+    assert_eq!((s.rows, s.skipped), (300, 1), "{s:#?}");
+    let skipped = s.details.iter().find(|d| d.status == InputStatus::Skipped).unwrap();
+    assert_eq!(skipped.reason.as_deref(), Some("same content as another input of this run"));
+    assert_eq!(read_table(&lake, "requests").iter().map(|b| b.num_rows()).sum::<usize>(), 300);
+    // Files are named after the input's hash, whoever computed it.
+    let snap = load_snapshot(&lake, None).unwrap();
+    let entry = snap.inputs.values().next().unwrap();
+    assert!(entry.outputs.iter().all(|o| o.path.contains(&format!("/part-{}-", &entry.input_hash[..16]))));
+}
