@@ -48,7 +48,9 @@ fn schema_command_is_the_docs_and_the_registry() {
     assert_eq!(&cols[..4], ["source", "date", "workload", "model"]);
     let bad = tapeout(&["schema", "flows"]);
     assert_eq!(bad.status.code(), Some(1));
-    assert!(stderr(&bad).contains("unknown table `flows`; known tables: requests, quarantine, kernels, ops, devices"));
+    assert!(stderr(&bad).contains(
+        "unknown table `flows`; known tables: requests, quarantine, kernels, ops, devices, collectives, traces"
+    ));
 }
 
 #[test]
@@ -366,6 +368,40 @@ fn real_kineto_traces_land_one_row_per_gpu_activity() {
         "select count(distinct rank) from kernels where workload = 'param_dlrm_8rank'",
     ]);
     assert_eq!(stdout(&ranks), "count(DISTINCT kernels.rank)\n8\n");
+    // One `traces` row per trace file; `collectives` holds the NCCL kernels, counted here from
+    // the raw files by name.
+    let traces = tapeout(&[
+        "sql",
+        "--lake",
+        lake_s,
+        "--format",
+        "csv",
+        "select count(*), sum(kernels + memcpys + memsets) from traces",
+    ]);
+    let gpu_rows: u64 = got.values().map(|g| g.1).sum();
+    assert_eq!(stdout(&traces).lines().nth(1).unwrap(), format!("11,{gpu_rows}"));
+    let nccl: u64 = std::fs::read_dir(root.join("param_dlrm_8rank"))
+        .unwrap()
+        .map(|e| {
+            let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap();
+            doc["traceEvents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["cat"] == "kernel" && e["name"].as_str().is_some_and(|n| n.starts_with("nccl")))
+                .count() as u64
+        })
+        .sum();
+    let coll = tapeout(&[
+        "sql",
+        "--lake",
+        lake_s,
+        "--format",
+        "csv",
+        "select count(*) from collectives where workload = 'param_dlrm_8rank'",
+    ]);
+    assert_eq!(stdout(&coll), format!("count(*)\n{nccl}\n"));
+    assert_eq!(nccl, 64);
 }
 
 /// A small deterministic generator (no dependency needed for 20 random delays).

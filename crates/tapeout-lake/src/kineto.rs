@@ -1,4 +1,5 @@
-//! Ingest of PyTorch profiler (Kineto) traces into the `kernels`, `ops` and `devices` tables.
+//! Ingest of PyTorch profiler (Kineto) traces into the `kernels`, `collectives`, `ops`, `devices`
+//! and `traces` tables.
 //!
 //! A Kineto trace is one JSON document, not a file of lines, so it takes its own path: the
 //! decompressed document is read into memory and handed to the two-pass streaming parser of
@@ -14,6 +15,10 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::compute::filter_record_batch;
 use tapeout_formats::kineto::{CategoryRules, KinetoBatch, TraceSummary, parse_kineto};
 
 use crate::LakeError;
@@ -44,6 +49,55 @@ pub fn partition_value(v: &str) -> String {
     v.chars().map(|c| if c == '/' || c == '\\' || c == '=' || c.is_control() { '_' } else { c }).collect()
 }
 
+/// The communication kernels of a `kernels` batch, in the `collectives` schema (every column
+/// is the kernels column of the same name).
+fn collectives_of(kernels: &RecordBatch) -> Result<RecordBatch, LakeError> {
+    let category = kernels.column_by_name("category").expect("kernels has category").as_string::<i32>();
+    let keep: BooleanArray = category.iter().map(|c| Some(c == Some("communication"))).collect();
+    let comm = filter_record_batch(kernels, &keep)?;
+    let schema = tapeout_schema::table("collectives").file_schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| comm.column_by_name(f.name()).cloned().expect("collectives columns are kernels columns"))
+        .collect();
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// The one-row `traces` batch of a trace.
+fn trace_row(s: &TraceSummary, file: &str) -> Result<RecordBatch, LakeError> {
+    let h = &s.header;
+    let by_cat: serde_json::Map<String, serde_json::Value> =
+        s.events_by_cat.iter().map(|(c, n)| (c.clone(), serde_json::Value::from(*n))).collect();
+    let gpu_ns: i64 = s.ns_by_category.iter().map(|(_, ns)| ns).sum();
+    let other_ns: i64 = s.other_kernels.iter().map(|(_, ns, _)| ns).sum();
+    let i64s = |v: i64| -> ArrayRef { Arc::new(Int64Array::from(vec![v])) };
+    let opt = |v: Option<i64>| -> ArrayRef { Arc::new(Int64Array::from(vec![v])) };
+    let text = |v: Option<&str>| -> ArrayRef { Arc::new(StringArray::from(vec![v])) };
+    let columns: Vec<ArrayRef> = vec![
+        text(Some(file)),
+        Arc::new(Int32Array::from(vec![h.rank])),
+        opt(h.world_size),
+        text(h.backend.as_deref()),
+        text(h.schema_version.as_deref()),
+        opt(h.base_time_ns),
+        opt(s.span_start_ns),
+        opt(s.span_end_ns),
+        i64s(s.events as i64),
+        text(Some(&serde_json::Value::Object(by_cat).to_string())),
+        i64s(s.unknown_ph as i64),
+        i64s(s.kernels as i64),
+        i64s(s.memcpys as i64),
+        i64s(s.memsets as i64),
+        i64s(gpu_ns),
+        i64s(other_ns),
+        i64s(s.profiler_steps.len() as i64),
+        i64s(h.devices.len() as i64),
+        i64s(s.rejects as i64),
+    ];
+    Ok(RecordBatch::try_new(tapeout_schema::table("traces").file_schema(), columns)?)
+}
+
 /// Reads, parses and stages one trace. Blocking: call from a blocking task.
 pub fn stage_trace(
     lake: &Path,
@@ -68,15 +122,23 @@ pub fn stage_trace(
     let mut writers: BTreeMap<&'static str, TableWriter> = BTreeMap::new();
     let mut tables: BTreeMap<String, u64> = BTreeMap::new();
     let mut failure: Option<LakeError> = None;
-    let mut sink = |batch: KinetoBatch| -> Result<(), String> {
-        let (table, batch) = match batch {
-            KinetoBatch::Kernels(b) => ("kernels", b),
-            KinetoBatch::Ops(b) => ("ops", b),
-            KinetoBatch::Devices(b) => ("devices", b),
-        };
+    let mut push = |table: &'static str, batch: RecordBatch| -> Result<(), LakeError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
         *tables.entry(table.to_string()).or_default() += batch.num_rows() as u64;
         let w = writers.entry(table).or_insert_with(|| TableWriter::new(lake, tapeout_schema::table(table), tag));
-        w.push(&partition, batch).map_err(|e| {
+        w.push(&partition, batch)
+    };
+    let mut sink = |batch: KinetoBatch| -> Result<(), String> {
+        let pushed = match batch {
+            KinetoBatch::Kernels(b) => {
+                collectives_of(&b).and_then(|c| push("collectives", c)).and_then(|()| push("kernels", b))
+            }
+            KinetoBatch::Ops(b) => push("ops", b),
+            KinetoBatch::Devices(b) => push("devices", b),
+        };
+        pushed.map_err(|e| {
             let message = e.to_string();
             failure = Some(e);
             message
@@ -92,7 +154,15 @@ pub fn stage_trace(
         Ok(staged)
     };
     let report = match parsed {
-        Ok(r) => r,
+        Ok(r) => match trace_row(&r.summary, &file).and_then(|row| push("traces", row)) {
+            Ok(()) => r,
+            Err(e) => {
+                if let Ok(staged) = finish_all(writers) {
+                    discard(&staged);
+                }
+                return Err(e);
+            }
+        },
         Err(e) => {
             // Close what was written so its temporary files can be removed.
             if let Ok(staged) = finish_all(writers) {

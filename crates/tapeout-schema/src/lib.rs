@@ -32,6 +32,8 @@ const DECLARATIONS: &[(&str, &str)] = &[
     ("kernels.toml", include_str!("../../../schemas/kernels.toml")),
     ("ops.toml", include_str!("../../../schemas/ops.toml")),
     ("devices.toml", include_str!("../../../schemas/devices.toml")),
+    ("collectives.toml", include_str!("../../../schemas/collectives.toml")),
+    ("traces.toml", include_str!("../../../schemas/traces.toml")),
 ];
 
 /// Errors from reading a declaration or looking a table up.
@@ -324,7 +326,7 @@ mod tests {
     fn every_declaration_parses_and_every_file_is_embedded() {
         let reg = registry();
         let names: Vec<&str> = reg.tables().iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(names, ["requests", "quarantine", "kernels", "ops", "devices"]);
+        assert_eq!(names, ["requests", "quarantine", "kernels", "ops", "devices", "collectives", "traces"]);
         let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas"))
             .unwrap()
             .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "toml"))
@@ -379,6 +381,9 @@ mod tests {
     #[test]
     fn unknown_table_lists_known_ones() {
         let err = registry().table("flows").err().unwrap().to_string();
-        assert_eq!(err, "unknown table `flows`; known tables: requests, quarantine, kernels, ops, devices");
+        assert_eq!(
+            err,
+            "unknown table `flows`; known tables: requests, quarantine, kernels, ops, devices, collectives, traces"
+        );
     }
 }

@@ -110,14 +110,20 @@ impl Activity {
     }
 }
 
-/// HTA's kernel type, exactly as `hta.utils.utils.get_kernel_type` (HTA 0.5): `COMMUNICATION` if
-/// the name contains `ncclKernel` (case-sensitive; so NCCL ≥ 2.19's `ncclDevKernel_*` are
-/// COMPUTATION to HTA), else `MEMORY` if it contains `Memcpy` or `Memset`, else `COMPUTATION`.
+/// HTA's kernel type, exactly as `hta.utils.utils.get_kernel_type` (HTA 0.5): `COMMUNICATION`
+/// for `^nccl.*Kernel` (so `ncclDevKernel_*` too), `MEMORY` for names starting `Memcpy`, `Memset`
+/// or `dma`, `OTHER` for other names containing `Memcpy` or `Sync`, else `COMPUTATION`.
 pub fn hta_kernel_type(name: &str) -> &'static str {
-    if name.contains("ncclKernel") {
+    // HTA 0.5 hta/utils/utils.py, with Python's `re.match` (anchored at the start):
+    // COMMUNICATION `^nccl.*Kernel`; MEMORY `(^Memcpy)|(^Memset)|(^dma)`; COMPUTATION unless
+    // `(^nccl.*Kernel)|(.*(Memcpy)|(Memset))|(.*Sync)` matches; else OTHER.
+    let nccl_kernel = name.strip_prefix("nccl").is_some_and(|rest| rest.contains("Kernel"));
+    if nccl_kernel {
         "COMMUNICATION"
-    } else if name.contains("Memcpy") || name.contains("Memset") {
+    } else if name.starts_with("Memcpy") || name.starts_with("Memset") || name.starts_with("dma") {
         "MEMORY"
+    } else if name.contains("Memcpy") || name.starts_with("Memset") || name.contains("Sync") {
+        "OTHER"
     } else {
         "COMPUTATION"
     }
@@ -235,7 +241,11 @@ mod tests {
     #[test]
     fn hta_types_and_directions() {
         assert_eq!(hta_kernel_type("ncclKernel_SendRecv_RING_SIMPLE_Sum_int8_t(x)"), "COMMUNICATION");
-        assert_eq!(hta_kernel_type("ncclDevKernel_Generic(x)"), "COMPUTATION");
+        assert_eq!(hta_kernel_type("ncclDevKernel_Generic(x)"), "COMMUNICATION");
+        assert_eq!(hta_kernel_type("dma copy"), "MEMORY");
+        assert_eq!(hta_kernel_type("Context Sync"), "OTHER");
+        assert_eq!(hta_kernel_type("void at::native::memcpy_kernel"), "COMPUTATION");
+        assert_eq!(hta_kernel_type("rcclKernel_x"), "COMPUTATION");
         assert_eq!(hta_kernel_type("Memcpy DtoD (Device -> Device)"), "MEMORY");
         assert_eq!(hta_kernel_type("Memset (Device)"), "MEMORY");
         assert_eq!(memcpy_direction("Memcpy HtoD (Pageable -> Device)", None), Some("HtoD"));

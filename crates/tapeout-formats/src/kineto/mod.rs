@@ -36,9 +36,9 @@
 //!   named like `ProfilerStep`, and only filters when the trace has ≥ 2 distinct event names
 //!   containing `ProfilerStep`; otherwise every row is `true`. As in HTA, an activity with no
 //!   launching call is `false` when the filter applies.
-//! - `hta_category`: HTA's `get_kernel_type`: `ncclKernel` in the name → `COMMUNICATION` (so
-//!   NCCL ≥ 2.19's `ncclDevKernel_*` are `COMPUTATION` to HTA; `category` calls them
-//!   `communication`), else `Memcpy`/`Memset` in the name → `MEMORY`, else `COMPUTATION`.
+//! - `hta_category`: HTA's `get_kernel_type` (see [`hta_kernel_type`]): `^nccl.*Kernel` →
+//!   `COMMUNICATION`, `Memcpy`/`Memset`/`dma` prefixes → `MEMORY`, other `…Memcpy…`/`…Sync…` →
+//!   `OTHER`, else `COMPUTATION`.
 //!
 //! Collectives: `collective`, `in/out_msg_nelems`, `dtype`, `group_size`, `pg_name`, `pg_desc` come
 //! from the kernel's args (`Collective name`, `In msg nelems`, ...); ROCm kernels lack them, so
