@@ -89,6 +89,7 @@ fn trace_row(s: &TraceSummary, file: &str) -> Result<RecordBatch, LakeError> {
         i64s(s.kernels as i64),
         i64s(s.memcpys as i64),
         i64s(s.memsets as i64),
+        i64s(s.syncs as i64),
         i64s(gpu_ns),
         i64s(other_ns),
         i64s(s.profiler_steps.len() as i64),

@@ -88,15 +88,19 @@ pub enum Activity {
     Kernel,
     Memcpy,
     Memset,
+    /// CUPTI synchronization records (`cuda_sync`: Stream Sync, Context Sync, Event Sync, Stream
+    /// Wait Event): time the GPU timeline spent waiting, which HTA counts among GPU events.
+    Sync,
 }
 
 impl Activity {
-    /// `kernel`/`gpu_memcpy`/`gpu_memset` and the 2021 `Kernel`/`Memcpy`/`Memset`.
+    /// `kernel`/`gpu_memcpy`/`gpu_memset`/`cuda_sync` and the 2021 `Kernel`/`Memcpy`/`Memset`.
     pub fn from_cat(cat: &str) -> Option<Activity> {
         match cat {
             "kernel" | "Kernel" => Some(Activity::Kernel),
             "gpu_memcpy" | "Memcpy" => Some(Activity::Memcpy),
             "gpu_memset" | "Memset" => Some(Activity::Memset),
+            "cuda_sync" => Some(Activity::Sync),
             _ => None,
         }
     }
@@ -106,6 +110,7 @@ impl Activity {
             Activity::Kernel => "kernel",
             Activity::Memcpy => "memcpy",
             Activity::Memset => "memset",
+            Activity::Sync => "sync",
         }
     }
 }

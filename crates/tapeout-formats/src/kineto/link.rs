@@ -87,7 +87,8 @@ pub(crate) struct Links<'a> {
     pub gpu_steps: Vec<Step>,
     /// Distinct event names containing `ProfilerStep` (HTA's symbol-table test).
     pub step_names: HashSet<Cow<'a, str>>,
-    /// Latest start of a CPU-side event named like a ProfilerStep.
+    /// Latest start of a non-GPU-activity event named like a ProfilerStep (CPU ops, user and
+    /// gpu_user annotations: HTA 0.5's CPU side is every event with stream < 0).
     pub last_cpu_step_start: Option<i64>,
     /// HTA's cut-off, set by [`Links::finish`] when there are ≥ 2 distinct ProfilerStep names.
     pub hta_cutoff: Option<i64>,

@@ -32,7 +32,7 @@
 //!   activity with no launching call, the `gpu_user_annotation` `ProfilerStep#N` window holding
 //!   the activity's own start.
 //! - `hta_window`: HTA 0.5 (`Trace._filter_irrelevant_gpu_kernels`) keeps a GPU activity only if
-//!   a CPU-side event with its correlation starts before the latest start of a CPU-side event
+//!   a CPU-side event with its correlation starts before the latest start of a non-GPU event
 //!   named like `ProfilerStep`, and only filters when the trace has ≥ 2 distinct event names
 //!   containing `ProfilerStep`; otherwise every row is `true`. As in HTA, an activity with no
 //!   launching call is `false` when the filter applies.
@@ -157,6 +157,8 @@ pub struct TraceSummary {
     pub kernels: u64,
     pub memcpys: u64,
     pub memsets: u64,
+    /// `cuda_sync` records (stream/context/event syncs, stream waits).
+    pub syncs: u64,
     /// CPU-side `ProfilerStep#N` numbers, in time order.
     pub profiler_steps: Vec<i64>,
     /// Total GPU time by `category`, largest first.
@@ -169,7 +171,7 @@ pub struct TraceSummary {
 impl TraceSummary {
     /// GPU rows of all kinds.
     pub fn gpu_rows(&self) -> u64 {
-        self.kernels + self.memcpys + self.memsets
+        self.kernels + self.memcpys + self.memsets + self.syncs
     }
 
     /// Share of GPU time in `other`, if there is any GPU time.
@@ -446,10 +448,11 @@ impl<'a> Handler<'a> for Scanner<'a> {
         self.span = Some(self.span.map_or((ts, end), |(s, e)| (s.min(ts), e.max(end))));
         let cat = ev.cat.as_deref().unwrap_or("");
         let name = ev.name.and_then(raw_str).unwrap_or_default();
-        let gpu_side = Activity::from_cat(cat).is_some() || cat == "gpu_user_annotation";
         if name.contains("ProfilerStep") {
             self.links.step_names.insert(name.clone());
-            if !gpu_side {
+            // HTA's "CPU side" is everything that is not a GPU activity (stream < 0), so the
+            // GPU-timeline `gpu_user_annotation` ProfilerStep events count towards its cut-off.
+            if Activity::from_cat(cat).is_none() {
                 let last = &mut self.links.last_cpu_step_start;
                 *last = Some(last.map_or(ts, |l: i64| l.max(ts)));
             }
@@ -559,7 +562,7 @@ impl<'a> KinetoScan<'a> {
             charged: HashSet::new(),
             by_category: HashMap::new(),
             other: HashMap::new(),
-            counts: [0; 3],
+            counts: [0; 4],
         };
         walk(self.bytes, &mut e, false)?;
         e.flush()?;
@@ -603,6 +606,7 @@ impl<'a> KinetoScan<'a> {
             kernels: e.counts[0],
             memcpys: e.counts[1],
             memsets: e.counts[2],
+            syncs: e.counts[3],
             profiler_steps: self.links.steps.iter().map(|s| s.n).collect(),
             ns_by_category,
             other_kernels,
@@ -644,7 +648,7 @@ struct Emitter<'s, 'a, 'r> {
     charged: HashSet<u32>,
     by_category: HashMap<&'r str, i64>,
     other: HashMap<Cow<'a, str>, (i64, u64)>,
-    counts: [u64; 3],
+    counts: [u64; 4],
 }
 
 impl Emitter<'_, '_, '_> {
@@ -680,6 +684,7 @@ impl<'a, 'r> Handler<'a> for Emitter<'_, 'a, 'r> {
                     c
                 }
             },
+            Activity::Sync => "sync",
             _ => memory_category(activity, direction),
         };
         let linked = links.op_for(correlation, external_id);

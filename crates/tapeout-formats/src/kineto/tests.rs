@@ -132,9 +132,12 @@ fn tiny_trace_rows_links_and_values() {
     // Steps: launches at +15.5 (step 4), +151 and +152 (step 5); the NCCL kernel has no launch, so
     // the GPU-side annotation window [+800, +900] gives 5.
     assert_eq!(i64s(&k, "step"), vec![Some(4), Some(5), Some(5), Some(5)]);
-    // Two ProfilerStep names → HTA keeps launches before the last step's start (+100).
+    // Two ProfilerStep names → HTA keeps launches before the last step's start. HTA's "CPU side"
+    // is every event that is not a GPU activity, so the gpu_user_annotation ProfilerStep#5 at
+    // +800 is that last start: launches at +15.5, +151 and +152 are kept; the NCCL kernel has no
+    // launch and is dropped, as in HTA.
     let w: Vec<Option<bool>> = k.column_by_name("hta_window").unwrap().as_boolean().iter().collect();
-    assert_eq!(w, vec![Some(true), Some(false), Some(false), Some(false)]);
+    assert_eq!(w, vec![Some(true), Some(true), Some(false), Some(true)]);
     assert_eq!(strs(&k, "memcpy_direction"), vec![None, s("DtoH"), None, None]);
     assert_eq!(i64s(&k, "copy_bytes"), vec![None, Some(4096), None, None]);
     // Collective columns.
@@ -277,7 +280,7 @@ fn real_traces_row_counts() {
     files.sort();
     assert!(!files.is_empty(), "no traces under {root}");
     let rules = CategoryRules::default();
-    let gpu_cats = ["kernel", "gpu_memcpy", "gpu_memset", "Kernel", "Memcpy", "Memset"];
+    let gpu_cats = ["kernel", "gpu_memcpy", "gpu_memset", "Kernel", "Memcpy", "Memset", "cuda_sync"];
     for f in files {
         let raw = std::fs::read(&f).unwrap();
         let bytes = if f.extension().is_some_and(|e| e == "gz") {
