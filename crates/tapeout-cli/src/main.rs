@@ -3,6 +3,7 @@
 //! documented exit codes. All real work lives in the libraries.
 
 mod check_cmd;
+mod forget_cmd;
 mod ingest_cmd;
 mod progress;
 mod sql_cmd;
@@ -50,6 +51,9 @@ enum Command {
     /// Verify a lake against its manifest (sizes, checksums, row counts, schema versions,
     /// orphans). Exit 0 healthy, 1 not. `--repair` removes what interrupted runs left.
     Check(check_cmd::CheckArgs),
+    /// Remove ingested inputs from a lake: their rows, quarantine records and manifest entries
+    /// (one commit). Re-ingesting the file afterwards lands it again.
+    Forget(forget_cmd::ForgetArgs),
 }
 
 #[derive(clap::Args)]
@@ -105,6 +109,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Ingest(a) => runtime()?.block_on(ingest_cmd::run(a, cli.quiet)),
         Command::Sql(a) => runtime()?.block_on(sql_cmd::run(a)),
         Command::Check(a) => check_cmd::run(a),
+        Command::Forget(a) => forget_cmd::run(a),
     }
 }
 

@@ -515,3 +515,53 @@ fn sigkill_at_random_moments_then_rerun_lands_every_row_exactly_once() {
     // The kills are spread over the run's measured length, so most must interrupt it.
     assert!(interrupted >= 5, "only {interrupted} kills interrupted a run");
 }
+
+#[test]
+fn forget_check_and_repair_on_a_real_trace_lake() {
+    let Some(root) = real_traces() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let lake_s = lake.to_str().unwrap();
+    let code = root.join("azure_llm_2023/AzureLLMInferenceTrace_code.csv");
+    let conv = root.join("azure_llm_2023/AzureLLMInferenceTrace_conv.csv");
+    let moon = root.join("mooncake/conversation_trace.jsonl");
+    let o =
+        tapeout(&["ingest", "--lake", lake_s, code.to_str().unwrap(), conv.to_str().unwrap(), moon.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    let count = || {
+        let q = tapeout(&["sql", "--lake", lake_s, "--format", "csv", "select count(*) from requests"]);
+        stdout(&q).lines().nth(1).unwrap().parse::<u64>().unwrap()
+    };
+    assert_eq!(count(), 40_216);
+    let ok = tapeout(&["check", "--lake", lake_s]);
+    assert!(stdout(&ok).ends_with("manifest version 3, 3 inputs, 3 files, 40216 rows; healthy\n"), "{}", stdout(&ok));
+
+    // forget: the conversation trace's 19,366 rows leave in one commit, its file is deleted.
+    let f = tapeout(&["forget", "--lake", lake_s, "--json", conv.to_str().unwrap()]);
+    assert_eq!(f.status.code(), Some(0), "{}", stderr(&f));
+    let j = json(&f);
+    assert_eq!(
+        (j["rows"].as_u64(), j["files"].as_u64(), j["manifest_version"].as_u64()),
+        (Some(19_366), Some(1), Some(4))
+    );
+    assert_eq!(count(), 40_216 - 19_366);
+    assert_eq!(tapeout(&["check", "--lake", lake_s]).status.code(), Some(0));
+    let none = tapeout(&["forget", "--lake", lake_s, conv.to_str().unwrap()]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(stderr(&none).contains("no ingested input matches"), "{}", stderr(&none));
+    // Re-ingesting brings it back exactly.
+    let again = json(&tapeout(&["ingest", "--lake", lake_s, "--json", conv.to_str().unwrap()]));
+    assert_eq!(again["rows"].as_u64(), Some(19_366));
+    assert_eq!(count(), 40_216);
+
+    // check --repair: an interrupted run's leftovers next to real data are removed, rows unchanged.
+    let part = lake.join("requests/source=mooncake/date=1970-01-01");
+    let committed = std::fs::read_dir(&part).unwrap().next().unwrap().unwrap().path();
+    std::fs::copy(&committed, part.join("part-0123456789abcdef-0000.parquet")).unwrap();
+    std::fs::write(part.join(".part-0123456789abcdef-0001.parquet.tmp"), b"PAR1").unwrap();
+    assert_eq!(tapeout(&["check", "--lake", lake_s]).status.code(), Some(1));
+    let r = tapeout(&["check", "--lake", lake_s, "--repair"]);
+    assert_eq!(r.status.code(), Some(0), "{}", stdout(&r));
+    assert_eq!(stdout(&r).matches("removed ").count(), 2);
+    assert_eq!(count(), 40_216);
+}

@@ -211,3 +211,62 @@ pub fn repair(lake: &Path, wait: bool) -> Result<(Leftovers, CheckReport), LakeE
     let removed = remove_leftovers(lake, &snapshot)?;
     Ok((removed, check(lake)?))
 }
+
+/// What [`forget`] removed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Forgotten {
+    /// Manifest version that removed them.
+    pub manifest_version: u64,
+    /// Paths of the inputs removed.
+    pub inputs: Vec<String>,
+    /// Rows those inputs had landed (all tables).
+    pub rows: u64,
+    /// Records of theirs that were in the quarantine.
+    pub quarantined: u64,
+    /// Data and quarantine files deleted.
+    pub files: usize,
+}
+
+/// Removes inputs from the lake: every input ingested from one of `targets` (paths, resolved to
+/// absolute like `ingest` does) or whose `input_hash` starts with one of them (at least 8 hex
+/// digits). One commit removes them all, then their files are deleted. Holds the lake lock.
+pub fn forget(lake: &Path, targets: &[String], wait: bool) -> Result<Forgotten, LakeError> {
+    let _lock = crate::lock::LakeLock::acquire(lake, wait, |_| {})?;
+    let snapshot = crate::manifest::load(lake, None)?;
+    let wanted: Vec<(String, Option<String>)> = targets
+        .iter()
+        .map(|t| {
+            let abs = std::path::absolute(t).map(|p| p.display().to_string()).unwrap_or_else(|_| t.clone());
+            let hash = (t.len() >= 8 && t.chars().all(|c| c.is_ascii_hexdigit())).then(|| t.to_ascii_lowercase());
+            (abs, hash)
+        })
+        .collect();
+    let matched: Vec<&crate::manifest::InputEntry> = snapshot
+        .inputs
+        .values()
+        .filter(|e| wanted.iter().any(|(p, h)| &e.path == p || h.as_ref().is_some_and(|h| e.input_hash.starts_with(h))))
+        .collect();
+    if matched.is_empty() {
+        return Err(LakeError::Input {
+            path: lake.to_path_buf(),
+            message: format!("no ingested input matches {}", targets.join(", ")),
+        });
+    }
+    let hashes: Vec<String> = matched.iter().map(|e| e.input_hash.clone()).collect();
+    let version = crate::manifest::commit(lake, snapshot.version + 1, "forget", vec![], hashes)?;
+    let mut report = Forgotten { manifest_version: version, ..Forgotten::default() };
+    for e in matched {
+        report.inputs.push(e.path.clone());
+        report.rows += e.rows;
+        report.quarantined += e.quarantined;
+        for f in &e.outputs {
+            let p = lake.join(&f.path);
+            match fs::remove_file(&p) {
+                Ok(()) => report.files += 1,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(LakeError::io(&p, err)),
+            }
+        }
+    }
+    Ok(report)
+}

@@ -223,7 +223,9 @@ fn gemm(op: &str, x: &[Input]) -> (Option<i128>, Option<i128>) {
             (batch, m, n, k, 0, 1, None)
         }
     };
-    let flops = 2 * batch * m as i128 * n as i128 * k as i128;
+    // 2·M·N·K multiply-adds, plus one add per output element for a bias (addmm, baddbmm,
+    // linear with bias), as TraceLens counts them.
+    let flops = 2 * batch * m as i128 * n as i128 * k as i128 + bias.map_or(0, |_| batch * m as i128 * n as i128);
     let out_size = x.get(a).and_then(|v| v.dtype).map(|d| d.1 as i128);
     let bytes = (|| {
         let mut t = x.get(a)?.bytes()? + x.get(b)?.bytes()? + batch * m as i128 * n as i128 * out_size?;
@@ -338,7 +340,7 @@ mod tests {
             r#"["c10::BFloat16", "c10::BFloat16", "c10::BFloat16", "Scalar", "Scalar"]"#,
             None,
         );
-        assert_eq!(c.flops, Some(2 * 8944 * 2816 * 1024));
+        assert_eq!(c.flops, Some(2 * 8944 * 2816 * 1024 + 8944 * 2816));
         assert_eq!(c.bytes, Some((2816 + 8944 * 1024 + 1024 * 2816 + 8944 * 2816) * 2));
         assert_eq!(c.dtype, Some("bfloat16"));
         let c = cost("aten::bmm", "[[4, 8, 16], [4, 16, 32]]", r#"["float", "float"]"#, None);
@@ -347,7 +349,7 @@ mod tests {
         let c = cost("aten::matmul", "[[2, 3, 8, 16], [16, 32]]", r#"["float", "float"]"#, None);
         assert_eq!(c.flops, Some(2 * 6 * 8 * 32 * 16));
         let c = cost("aten::linear", "[[2, 5, 16], [32, 16], [32]]", r#"["float", "float", "float"]"#, None);
-        assert_eq!(c.flops, Some(2 * 10 * 32 * 16));
+        assert_eq!(c.flops, Some(2 * 10 * 32 * 16 + 10 * 32));
         assert_eq!(c.bytes, Some((160 + 512 + 32 + 320) * 4));
     }
 

@@ -49,8 +49,8 @@
 //! FLOPs and bytes come from the launching op's `Input Dims` / `Input type` (sizes from
 //! [`dtype_info`]). They are set on the op's FIRST GPU activity in file order and null on its
 //! others, so summing `flops` over rows gives op totals without double counting:
-//! - `mm` A\[M,K\]·B\[K,N\]: flops 2·M·N·K; bytes (MK + KN + MN)·size. `addmm`/`baddbmm` add the
-//!   bias read. `bmm` \[B,M,K\]·\[B,K,N\]: 2·B·M·N·K. `matmul`: numpy broadcasting, 1-D operands
+//! - `mm` A\[M,K\]·B\[K,N\]: flops 2·M·N·K; bytes (MK + KN + MN)·size. `addmm`/`baddbmm` (and
+//!   `linear` with a bias) add M·N flops for the bias add and the bias read to bytes, as TraceLens. `bmm` \[B,M,K\]·\[B,K,N\]: 2·B·M·N·K. `matmul`: numpy broadcasting, 1-D operands
 //!   are vectors. `linear` x\[…,K\]·W\[N,K\]ᵀ: M = product of x's leading dims, 2·M·N·K.
 //! - convolutions (`convolution`, `_convolution`, `conv1d/2d/3d`, `cudnn_convolution`,
 //!   `miopen_convolution`): 2·N·C_out·∏out_spatial·(C_in/groups)·∏kernel, where out_spatial =

@@ -124,9 +124,9 @@ fn tiny_trace_rows_links_and_values() {
     assert_eq!(strs(&k, "op"), vec![s("aten::addmm"), s("aten::copy_"), None, s("aten::copy_")]);
     assert_eq!(strs(&k, "op_link"), vec![s("correlation"), s("correlation"), None, s("correlation")]);
     assert_eq!(i64s(&k, "external_id"), vec![Some(2), None, None, Some(3)]);
-    // addmm M=16 K=64 N=32: 2·16·32·64 FLOPs; (32 + 16·64 + 64·32 + 16·32)·4 bytes. copy_'s cost
+    // addmm M=16 K=64 N=32: 2·16·32·64 FLOPs + 16·32 bias adds; (32 + 16·64 + 64·32 + 16·32)·4 bytes. copy_'s cost
     // lands on its first activity (the memcpy), not on the fill kernel.
-    assert_eq!(i64s(&k, "flops"), vec![Some(65_536), Some(0), None, None]);
+    assert_eq!(i64s(&k, "flops"), vec![Some(65_536 + 16 * 32), Some(0), None, None]);
     assert_eq!(i64s(&k, "bytes"), vec![Some(14_464), Some(8_192), None, None]);
     assert_eq!(strs(&k, "dtype"), vec![s("float32"), s("float32"), s("float32"), s("float32")]);
     // Steps: launches at +15.5 (step 4), +151 and +152 (step 5); the NCCL kernel has no launch, so
