@@ -225,22 +225,8 @@ pub async fn ingest(lake: &Path, args: &[String], opts: IngestOptions) -> Result
         snapshot,
         opts: opts.clone(),
     });
-    let mut details: Vec<InputReport> = problems
-        .into_iter()
-        .map(|p| InputReport {
-            path: p.path,
-            status: InputStatus::Rejected,
-            format: None,
-            input_hash: None,
-            rows: 0,
-            tables: BTreeMap::new(),
-            quarantined: 0,
-            outputs: 0,
-            reason: Some(p.message),
-            truncated: None,
-            notes: Vec::new(),
-        })
-        .collect();
+    let mut details: Vec<InputReport> =
+        problems.into_iter().map(|p| InputReport::nothing_landed(p.path, InputStatus::Rejected, p.message)).collect();
     if let Some(p) = &progress {
         details.iter().for_each(|r| p.input_done(r));
     }
@@ -373,33 +359,32 @@ fn skipped(shared: &Shared, path: String, hash: String) -> InputReport {
         None => "same content as another input of this run".to_string(),
     };
     InputReport {
-        path,
-        status: InputStatus::Skipped,
         format: entry.map(|e| e.format.clone()),
         input_hash: Some(hash),
-        rows: 0,
-        tables: BTreeMap::new(),
-        quarantined: 0,
-        outputs: 0,
-        reason: Some(reason),
-        truncated: None,
-        notes: Vec::new(),
+        ..InputReport::nothing_landed(path, InputStatus::Skipped, reason)
     }
 }
 
 fn rejected(path: String, format: Option<String>, hash: Option<String>, reason: String) -> InputReport {
-    InputReport {
-        path,
-        status: InputStatus::Rejected,
-        format,
-        input_hash: hash,
-        rows: 0,
-        tables: BTreeMap::new(),
-        quarantined: 0,
-        outputs: 0,
-        reason: Some(reason),
-        truncated: None,
-        notes: Vec::new(),
+    InputReport { format, input_hash: hash, ..InputReport::nothing_landed(path, InputStatus::Rejected, reason) }
+}
+
+impl InputReport {
+    /// A report for an input of which nothing landed (skipped or rejected), saying why.
+    fn nothing_landed(path: String, status: InputStatus, reason: String) -> Self {
+        InputReport {
+            path,
+            status,
+            format: None,
+            input_hash: None,
+            rows: 0,
+            tables: BTreeMap::new(),
+            quarantined: 0,
+            outputs: 0,
+            reason: Some(reason),
+            truncated: None,
+            notes: Vec::new(),
+        }
     }
 }
 
