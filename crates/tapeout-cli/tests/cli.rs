@@ -565,3 +565,20 @@ fn forget_check_and_repair_on_a_real_trace_lake() {
     assert_eq!(stdout(&r).matches("removed ").count(), 2);
     assert_eq!(count(), 40_216);
 }
+
+#[test]
+fn a_query_over_the_memory_limit_fails_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let lake_s = lake.to_str().unwrap();
+    assert_eq!(tapeout(&["ingest", "--lake", lake_s, samples().to_str().unwrap()]).status.code(), Some(0));
+    let q = "select cardinality(array_agg(input_tokens)) as n from requests";
+    let ok = tapeout(&["sql", "--lake", lake_s, "--format", "csv", q]);
+    assert_eq!(stdout(&ok), "n\n248\n");
+    let capped = tapeout(&["sql", "--lake", lake_s, "--format", "csv", "--memory-limit", "1K", q]);
+    assert_eq!(capped.status.code(), Some(1));
+    assert!(stderr(&capped).starts_with("error: Resources exhausted"), "{}", stderr(&capped));
+    let bad = tapeout(&["sql", "--lake", lake_s, "--memory-limit", "lots", q]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("invalid value 'lots' for '--memory-limit"), "{}", stderr(&bad));
+}
