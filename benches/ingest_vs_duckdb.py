@@ -32,14 +32,14 @@ import argparse
 import calendar
 import json
 import os
-import platform
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import time
 from datetime import datetime, timezone
+
+from benchlib import host_facts, parse_time_v
 
 TICKS_PER_SEC = 10_000_000  # the Azure CSVs carry 7 fraction digits: 100 ns ticks
 HEADER = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
@@ -157,18 +157,6 @@ def input_facts(path: str, rows: int, base: list[tuple[int, str]]) -> dict:
 # 2./3. Timed runs
 # --------------------------------------------------------------------------------------
 
-def parse_time_v(report: str) -> tuple[float, int]:
-    """(wall seconds, max RSS in KiB) from a GNU `/usr/bin/time -v` report."""
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", report)
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", report)
-    if not wall or not rss:
-        sys.exit(f"could not parse /usr/bin/time -v output:\n{report}")
-    secs = 0.0
-    for part in wall.group(1).split(":"):  # h:mm:ss or m:ss.ss
-        secs = secs * 60 + float(part)
-    return secs, int(rss.group(1))
-
-
 def timed(cmd: list[str], work: str) -> tuple[float, int, str]:
     """Run cmd under /usr/bin/time -v; return (wall s, max RSS KiB, stdout). Fails on rc != 0."""
     report_path = os.path.join(work, "time-v.txt")
@@ -232,26 +220,7 @@ def output_facts(glob_pattern: str) -> dict:
 def machine_facts(binary: str) -> dict:
     import duckdb
 
-    cpu = "unknown"
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_kib = 0
-    with open("/proc/meminfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
-    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu": cpu,
-        "mem_gib": mem_kib / 1024 / 1024,
-        "kernel": platform.release(),
-        "duckdb": duckdb.__version__,
-        "tapeout": version or "unknown",
-    }
+    return {**host_facts(binary), "duckdb": duckdb.__version__}
 
 
 def summarize(runs: list[dict]) -> dict:

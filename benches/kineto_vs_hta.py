@@ -38,7 +38,6 @@ import argparse
 import gzip
 import json
 import os
-import platform
 import re
 import shlex
 import shutil
@@ -47,6 +46,8 @@ import subprocess
 import sys
 import threading
 import time
+
+from benchlib import host_facts, parse_time_v
 
 RANKS = 16
 DEFAULT_TRACE = "/work/shared/traces/kineto_hta/trace_diff/control/control.json.gz"
@@ -104,18 +105,6 @@ def input_facts(trace: str, in_dir: str) -> dict:
 # --------------------------------------------------------------------------------------
 # 2. Timed runs: /usr/bin/time -v plus a process-tree RSS sampler
 # --------------------------------------------------------------------------------------
-
-def parse_time_v(report: str) -> tuple[float, int]:
-    """(wall seconds, max RSS in KiB) from a GNU `/usr/bin/time -v` report."""
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", report)
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", report)
-    if not wall or not rss:
-        sys.exit(f"could not parse /usr/bin/time -v output:\n{report}")
-    secs = 0.0
-    for part in wall.group(1).split(":"):  # h:mm:ss or m:ss.ss
-        secs = secs * 60 + float(part)
-    return secs, int(rss.group(1))
-
 
 def children(pid: int) -> list[int]:
     """Direct children of pid (all its threads), from /proc/PID/task/TID/children."""
@@ -266,36 +255,13 @@ def hta_child(in_dir: str) -> None:
 def machine_facts(binary: str) -> dict:
     from importlib import metadata
 
-    cpu = "unknown"
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_kib = 0
-    with open("/proc/meminfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
-    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
-
     def ver(dist: str) -> str:
         try:
             return metadata.version(dist)
         except metadata.PackageNotFoundError:
             return "not installed"
 
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu_count": os.cpu_count(),
-        "cpu": cpu,
-        "mem_gib": mem_kib / 1024 / 1024,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "hta": ver("HolisticTraceAnalysis"),
-        "pandas": ver("pandas"),
-        "tapeout": version or "unknown",
-    }
+    return {**host_facts(binary), "hta": ver("HolisticTraceAnalysis"), "pandas": ver("pandas")}
 
 
 def summarize(runs: list[dict]) -> dict:
