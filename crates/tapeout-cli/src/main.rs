@@ -4,8 +4,11 @@
 
 mod check_cmd;
 mod forget_cmd;
+mod fsx;
 mod ingest_cmd;
+mod mine_cmd;
 mod progress;
+mod recommend_cmd;
 mod sql_cmd;
 
 use std::process::ExitCode;
@@ -46,6 +49,14 @@ enum Command {
     /// Run SQL over a lake (every table registered; read-only by default). Without a query,
     /// starts an interactive shell.
     Sql(sql_cmd::SqlArgs),
+    /// Run the mining jobs (pipelines/sql/*.sql) over a lake; each result is stored under
+    /// LAKE/_mined/ and queryable in `tapeout sql` as a table named after the job.
+    ///
+    /// Exit codes: 0 every job ran or was up to date; 1 some job failed.
+    Mine(mine_cmd::MineArgs),
+    /// Rank candidate chip features (pipelines/features) by fleet time saved on a mined lake;
+    /// writes recommendations.json and recommendations.md.
+    Recommend(recommend_cmd::RecommendArgs),
     /// Print the canonical table schemas (the registry in schemas/).
     Schema(SchemaArgs),
     /// Verify a lake against its manifest (sizes, checksums, row counts, schema versions,
@@ -108,6 +119,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Schema(a) => schema(a),
         Command::Ingest(a) => runtime()?.block_on(ingest_cmd::run(a, cli.quiet)),
         Command::Sql(a) => runtime()?.block_on(sql_cmd::run(a)),
+        Command::Mine(a) => runtime()?.block_on(mine_cmd::run(a)),
+        Command::Recommend(a) => runtime()?.block_on(recommend_cmd::run(a)),
         Command::Check(a) => check_cmd::run(a),
         Command::Forget(a) => forget_cmd::run(a),
     }

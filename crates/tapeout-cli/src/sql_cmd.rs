@@ -28,6 +28,10 @@ pub struct SqlArgs {
     /// Memory limit for query execution, e.g. 512M or 2G (spilling operators spill; others fail).
     #[arg(long, value_parser = parse_size)]
     pub memory_limit: Option<usize>,
+    /// A folder laid out like pipelines/ whose hardware/ profiles fill the `hardware` table
+    /// (default: the built-in profiles).
+    #[arg(long, env = "TAPEOUT_PIPELINES")]
+    pub pipelines: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -57,7 +61,12 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
 }
 
 pub async fn run(args: SqlArgs) -> anyhow::Result<u8> {
-    let opts = SessionOptions { allow_writes: args.allow_writes, memory_limit: args.memory_limit, at_version: None };
+    let opts = SessionOptions {
+        allow_writes: args.allow_writes,
+        memory_limit: args.memory_limit,
+        pipelines: args.pipelines.clone().map(tapeout_pipelines::Pipelines::dir),
+        ..Default::default()
+    };
     let session = LakeSession::open(&args.lake, opts).await?;
     if let Some(q) = &args.query {
         run_statements(&session, q, args.format).await?;

@@ -9,7 +9,10 @@
 //! - [`LakeSession::sql`] runs one statement, refusing statements that write (`COPY`,
 //!   `INSERT`) unless the session was opened with `allow_writes`.
 
+pub mod hardware;
+pub mod mine;
 pub mod snapshot_store;
+pub mod udf;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,6 +46,18 @@ pub enum EngineError {
     /// DataFusion planning or execution failed.
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
+    /// Arrow failed (writing a result).
+    #[error(transparent)]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    /// Writing a result's Parquet failed.
+    #[error(transparent)]
+    Parquet(#[from] datafusion::parquet::errors::ParquetError),
+    /// A pipeline file (job, hardware profile) is invalid.
+    #[error(transparent)]
+    Pipelines(#[from] tapeout_pipelines::PipelinesError),
+    /// A mining run cannot start.
+    #[error("{0}")]
+    Mine(String),
 }
 
 /// How a session is opened.
@@ -54,6 +69,10 @@ pub struct SessionOptions {
     pub memory_limit: Option<usize>,
     /// Pin this manifest version instead of the newest.
     pub at_version: Option<u64>,
+    /// Where hardware profiles come from (default: the built-in pipelines).
+    pub pipelines: Option<tapeout_pipelines::Pipelines>,
+    /// Do not register mined results as tables (what jobs themselves run on).
+    pub without_results: bool,
 }
 
 /// A DataFusion session with every lake table registered over one manifest version.
@@ -86,6 +105,13 @@ impl LakeSession {
         let session = LakeSession { ctx, snapshot, lake, opts };
         for table in tapeout_schema::registry().tables() {
             session.register_table(table).await?;
+        }
+        udf::register_all(&session.ctx);
+        let pipelines = session.opts.pipelines.clone().unwrap_or_else(tapeout_pipelines::Pipelines::embedded);
+        let profiles = tapeout_pipelines::hardware::load_all(&pipelines)?;
+        session.ctx.register_batch("hardware", hardware::profiles_batch(&profiles)?)?;
+        if !session.opts.without_results {
+            mine::register_results(&session.ctx, &session.lake).await?;
         }
         Ok(session)
     }

@@ -8,18 +8,28 @@
 //! event's 1-based index in `traceEvents`). Staging, publishing and the manifest commit are the
 //! same as for request traces (see [`crate::ingest`]).
 //!
-//! Memory: the decompressed document plus the parser's linking state and one batch per table.
-//! Not yet bounded for multi-GB traces (a memory map for plain files is the planned fix).
+//! Memory: the document is memory-mapped, never read onto the heap. A plain `.json` is mapped
+//! as it is; a compressed one is first decompressed into `LAKE/_tmp/` (hashed on the way), mapped,
+//! and unlinked at once (the mapping keeps the data; a crash mid-decompression leaves a `.tmp`
+//! file that the next run or `tapeout check --repair` removes). The parser reports its byte
+//! offset every few thousand events, and every [`RELEASE_EVERY`] bytes the mapping's pages are
+//! released (`MADV_DONTNEED`: the process's resident pages drop; touching one again reads it back
+//! from the page cache). Resident memory is therefore the parser's linking state (one small entry
+//! per CPU op and runtime call, borrowing names from the mapping), one batch per table and at most
+//! a window of the mapping, whatever the file's size.
+//!
+//! Relies on: the trace file not being truncated while it is ingested (a mapped file that
+//! shrinks raises SIGBUS; profiler traces are written once, then read).
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::compute::filter_record_batch;
-use tapeout_formats::kineto::{CategoryRules, KinetoBatch, TraceSummary, parse_kineto};
+use tapeout_formats::kineto::{CategoryRules, KinetoBatch, TraceSummary, parse_kineto_with_progress};
 
 use crate::LakeError;
 use crate::source::{Compression, open_decoded};
@@ -99,6 +109,94 @@ fn trace_row(s: &TraceSummary, file: &str) -> Result<RecordBatch, LakeError> {
     Ok(RecordBatch::try_new(tapeout_schema::table("traces").file_schema(), columns)?)
 }
 
+/// Bytes parsed between two releases of the mapping's resident pages.
+pub const RELEASE_EVERY: usize = 64 << 20;
+
+/// Folder for decompressed traces while they are parsed.
+pub const TMP_DIR: &str = "_tmp";
+
+/// A trace document mapped into memory.
+struct MappedTrace {
+    map: Option<memmap2::Mmap>,
+    /// BLAKE3 of the decompressed bytes, when they were decompressed.
+    decompressed_hash: Option<String>,
+}
+
+impl MappedTrace {
+    fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or_default()
+    }
+
+    /// Drops the mapping's resident pages (they are read back from the page cache on use).
+    fn release(&self) {
+        if let Some(m) = &self.map {
+            // SAFETY: the mapping is read-only and file-backed; MADV_DONTNEED on it only drops
+            // page-table entries, and later reads fault the same file contents back in.
+            let _ = unsafe { m.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
+    }
+}
+
+fn map_file(file: &std::fs::File, path: &Path) -> Result<Option<memmap2::Mmap>, LakeError> {
+    let len = file.metadata().map_err(|e| LakeError::io(path, e))?.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    // SAFETY: the file is opened read-only and profiler traces are not modified while ingested
+    // (see the module docs); the map is only read.
+    let map = unsafe { memmap2::Mmap::map(file) }.map_err(|e| LakeError::io(path, e))?;
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Ok(Some(map))
+}
+
+/// Maps `path`, decompressing it into `LAKE/_tmp/` first when it is compressed.
+fn map_trace(lake: &Path, path: &Path, tag: &str) -> Result<MappedTrace, LakeError> {
+    let (mut reader, compression) = open_decoded(path, |f| f).map_err(|e| LakeError::io(path, e))?;
+    if compression == Compression::None {
+        drop(reader);
+        let file = std::fs::File::open(path).map_err(|e| LakeError::io(path, e))?;
+        return Ok(MappedTrace { map: map_file(&file, path)?, decompressed_hash: None });
+    }
+    let dir = lake.join(TMP_DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| LakeError::io(&dir, e))?;
+    let tmp: PathBuf = dir.join(format!("kineto-{tag}-{}.json.tmp", std::process::id()));
+    let result = (|| {
+        let mut out = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| LakeError::io(&tmp, e))?;
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(LakeError::Input {
+                        path: path.to_path_buf(),
+                        message: format!("unreadable after {total} decompressed bytes: {e}"),
+                    });
+                }
+            };
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n]).map_err(|e| LakeError::io(&tmp, e))?;
+            total += n as u64;
+        }
+        out.flush().map_err(|e| LakeError::io(&tmp, e))?;
+        let map = map_file(&out, &tmp)?;
+        Ok(MappedTrace { map, decompressed_hash: Some(hasher.finalize().to_hex().to_string()) })
+    })();
+    // Unlinked at once: the mapping keeps the bytes, and nothing is left behind on success or
+    // error.
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
 /// Reads, parses and stages one trace. Blocking: call from a blocking task.
 pub fn stage_trace(
     lake: &Path,
@@ -107,18 +205,10 @@ pub fn stage_trace(
     input_hash: &str,
     rules: &CategoryRules,
 ) -> Result<KinetoLanded, LakeError> {
-    let (mut reader, compression) = open_decoded(path, |f| f).map_err(|e| LakeError::io(path, e))?;
-    let mut doc = Vec::new();
-    if let Err(e) = reader.read_to_end(&mut doc) {
-        return Err(LakeError::Input {
-            path: path.to_path_buf(),
-            message: format!("unreadable after {} decompressed bytes: {e}", doc.len()),
-        });
-    }
-    let content_hash =
-        if compression == Compression::None { input_hash.to_string() } else { blake3::hash(&doc).to_hex().to_string() };
-    let file = path.display().to_string();
     let tag = &input_hash[..16];
+    let doc = map_trace(lake, path, tag)?;
+    let content_hash = doc.decompressed_hash.clone().unwrap_or_else(|| input_hash.to_string());
+    let file = path.display().to_string();
     let partition = format!("workload={}", partition_value(workload));
     let mut writers: BTreeMap<&'static str, TableWriter> = BTreeMap::new();
     let mut tables: BTreeMap<String, u64> = BTreeMap::new();
@@ -145,7 +235,22 @@ pub fn stage_trace(
             message
         })
     };
-    let parsed = parse_kineto(&doc, &file, rules, tapeout_formats::kineto::DEFAULT_BATCH_ROWS, &mut sink);
+    let mut released_at = 0usize;
+    let mut progress = |offset: usize| {
+        // Offsets restart at 0 for the second pass.
+        if offset < released_at || offset - released_at >= RELEASE_EVERY {
+            doc.release();
+            released_at = offset;
+        }
+    };
+    let parsed = parse_kineto_with_progress(
+        doc.bytes(),
+        &file,
+        rules,
+        tapeout_formats::kineto::DEFAULT_BATCH_ROWS,
+        &mut sink,
+        &mut progress,
+    );
     drop(doc);
     let finish_all = |writers: BTreeMap<&'static str, TableWriter>| -> Result<Vec<StagedFile>, LakeError> {
         let mut staged = Vec::new();

@@ -28,6 +28,7 @@ pub fn lake_files(lake: &Path) -> Result<Vec<String>, LakeError> {
     let mut out = Vec::new();
     let mut roots: Vec<PathBuf> = tapeout_schema::registry().tables().iter().map(|t| lake.join(&t.location)).collect();
     roots.push(lake.join(MANIFEST_DIR));
+    roots.push(lake.join(crate::kineto::TMP_DIR));
     for root in roots {
         walk(&root, lake, &mut out)?;
     }

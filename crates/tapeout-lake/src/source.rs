@@ -31,8 +31,18 @@ fn is_hidden(p: &Path) -> bool {
     p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
 }
 
-/// Resolves command-line inputs: files, directories (recursively, hidden entries skipped, in
-/// name order) and glob patterns. Problems (missing paths, FIFOs, dangling symlinks, symlink
+/// Documentation and scripts kept beside traces (README.md, notes.txt, make.py): skipped when
+/// walking a directory, still read (and rejected) when named explicitly.
+pub const SKIPPED_IN_DIRECTORIES: &[&str] = &["md", "txt", "rst", "py", "sh", "html", "pdf", "png", "svg"];
+
+fn is_documentation(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| SKIPPED_IN_DIRECTORIES.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Resolves command-line inputs: files, directories (recursively, in name order; hidden entries
+/// and documentation files ([`SKIPPED_IN_DIRECTORIES`]) skipped) and glob patterns. Problems (missing paths, FIFOs, dangling symlinks, symlink
 /// loops) are returned beside the files so the good inputs still ingest.
 pub fn resolve_inputs(args: &[String]) -> (Vec<InputFile>, Vec<InputProblem>) {
     let mut files = Vec::new();
@@ -104,7 +114,10 @@ fn visit(
             return;
         }
         let mut entries: Vec<PathBuf> = match fs::read_dir(p) {
-            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|e| !is_hidden(e)).collect(),
+            Ok(rd) => rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|e| !(is_hidden(e) || (is_documentation(e) && e.is_file())))
+                .collect(),
             Err(e) => {
                 problems.push(InputProblem { path: shown, message: e.to_string() });
                 return;

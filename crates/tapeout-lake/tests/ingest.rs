@@ -339,7 +339,9 @@ fn bad_inputs_are_rejected_by_name_while_the_rest_lands() {
     let lake = tmp.path().join("lake");
     let dir = tmp.path().join("in");
     std::fs::create_dir(&dir).unwrap();
-    std::fs::write(dir.join("a_notes.txt"), "hello,world\n1,2\n").unwrap();
+    std::fs::write(dir.join("a_notes.dat"), "hello,world\n1,2\n").unwrap();
+    // Documentation beside traces is skipped when walking a directory (not counted as an input).
+    std::fs::write(dir.join("README.md"), "# notes\n").unwrap();
     std::fs::write(dir.join("b_empty.csv"), "").unwrap();
     std::fs::write(dir.join("c_trace.json"), "{\"schemaVersion\": 1, \"traceEvents\": 7}").unwrap();
     std::fs::copy(sample_dir().join("BurstGPT_1.csv"), dir.join("d_BurstGPT_1.csv")).unwrap();
@@ -348,13 +350,13 @@ fn bad_inputs_are_rejected_by_name_while_the_rest_lands() {
     assert_eq!((s.inputs, s.rejected, s.rows, s.exit_code()), (5, 4, 36, 3), "{s:#?}");
     let reason = |suffix: &str| s.details.iter().find(|d| d.path.ends_with(suffix)).unwrap().reason.clone().unwrap();
     assert!(reason("nope.csv").contains("no such file"));
-    assert!(reason("a_notes.txt").contains("unrecognized format: line 1 is `hello,world`"));
+    assert!(reason("a_notes.dat").contains("unrecognized format: line 1 is `hello,world`"));
     assert!(reason("b_empty.csv").contains("file is empty"));
     let r = reason("c_trace.json");
     assert!(r.starts_with("invalid trace JSON") || r.starts_with("not a PyTorch profiler trace"), "{r}");
     // Nothing was committed for them: a later fix of the file ingests it.
     assert_eq!(load_snapshot(&lake, None).unwrap().inputs.len(), 1);
-    let only_bad = run(&lake, &[&dir.join("a_notes.txt")]);
+    let only_bad = run(&lake, &[&dir.join("a_notes.dat")]);
     assert_eq!(only_bad.exit_code(), 1);
 }
 

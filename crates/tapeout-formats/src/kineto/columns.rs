@@ -63,6 +63,9 @@ pub struct KernelRow<'r> {
     pub pg_desc: Option<&'r str>,
     pub nccl_algorithm: Option<&'r str>,
     pub nccl_protocol: Option<&'r str>,
+    pub launch_start_ns: Option<i64>,
+    pub launch_dur_ns: Option<i64>,
+    pub op_event_index: Option<i64>,
 }
 
 fn list_builder() -> ListBuilder<Int32Builder> {
@@ -122,6 +125,9 @@ pub struct KernelBatchBuilder {
     pg_desc: StringBuilder,
     algorithm: StringBuilder,
     protocol: StringBuilder,
+    launch_start: Int64Builder,
+    launch_dur: Int64Builder,
+    op_event_index: Int64Builder,
 }
 
 impl Default for KernelBatchBuilder {
@@ -172,6 +178,9 @@ impl KernelBatchBuilder {
             pg_desc: StringBuilder::new(),
             algorithm: StringBuilder::new(),
             protocol: StringBuilder::new(),
+            launch_start: Int64Builder::new(),
+            launch_dur: Int64Builder::new(),
+            op_event_index: Int64Builder::new(),
         }
     }
 
@@ -224,6 +233,9 @@ impl KernelBatchBuilder {
         self.pg_desc.append_option(r.pg_desc);
         self.algorithm.append_option(r.nccl_algorithm);
         self.protocol.append_option(r.nccl_protocol);
+        self.launch_start.append_option(r.launch_start_ns);
+        self.launch_dur.append_option(r.launch_dur_ns);
+        self.op_event_index.append_option(r.op_event_index);
     }
 
     /// Builds a batch in [`kernels_schema`] and empties the builder.
@@ -270,6 +282,9 @@ impl KernelBatchBuilder {
             Arc::new(self.pg_desc.finish()),
             Arc::new(self.algorithm.finish()),
             Arc::new(self.protocol.finish()),
+            Arc::new(self.launch_start.finish()),
+            Arc::new(self.launch_dur.finish()),
+            Arc::new(self.op_event_index.finish()),
         ];
         RecordBatch::try_new(kernels_schema(), columns).expect("builder columns match the kernels schema")
     }

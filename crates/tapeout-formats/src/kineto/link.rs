@@ -46,6 +46,7 @@ pub(crate) struct CollectiveArgs<'a> {
 pub(crate) struct Launch<'a> {
     pub thread: (Id<'a>, Id<'a>),
     pub ts: i64,
+    pub dur: i64,
     /// Filled by [`Links::finish`].
     pub op: Option<u32>,
 }
@@ -195,7 +196,7 @@ mod tests {
         let ops = vec![op(7, 0, 100, "outer"), op(7, 10, 40, "inner"), op(7, 50, 60, "later"), op(8, 0, 100, "other")];
         let mut l = Links { ops, ..Default::default() };
         for (corr, ts) in [(1, 5), (2, 20), (3, 45), (4, 55), (5, 200)] {
-            l.launches.insert(corr, Launch { thread: (Id::Num(1), Id::Num(7)), ts, op: None });
+            l.launches.insert(corr, Launch { thread: (Id::Num(1), Id::Num(7)), ts, dur: 1, op: None });
         }
         l.finish();
         let got: Vec<Option<u32>> = (1..=5).map(|c| l.launches[&c].op).collect();

@@ -287,10 +287,15 @@ struct RawHeader {
     schema_version: Option<serde_json::Value>,
 }
 
+/// Events between two progress calls.
+const PROGRESS_EVERY: u64 = 8192;
+
 struct TopVisitor<'h, 'a> {
     handler: &'h mut dyn Handler<'a>,
     want_header: bool,
     failure: &'h mut Option<KinetoError>,
+    progress: &'h mut dyn FnMut(usize),
+    base: usize,
 }
 
 impl<'a> Visitor<'a> for TopVisitor<'_, 'a> {
@@ -306,7 +311,13 @@ impl<'a> Visitor<'a> for TopVisitor<'_, 'a> {
             let slot = match key.as_ref() {
                 "traceEvents" => {
                     h.saw_events = true;
-                    let seed = EventsSeed { handler: &mut *self.handler, failure: &mut *self.failure, first: h.events };
+                    let seed = EventsSeed {
+                        handler: &mut *self.handler,
+                        failure: &mut *self.failure,
+                        first: h.events,
+                        progress: &mut *self.progress,
+                        base: self.base,
+                    };
                     h.events = map.next_value_seed(seed)?;
                     continue;
                 }
@@ -334,6 +345,9 @@ struct EventsSeed<'h, 'a> {
     failure: &'h mut Option<KinetoError>,
     /// Events already seen (a second `traceEvents` key continues the numbering).
     first: u64,
+    progress: &'h mut dyn FnMut(usize),
+    /// Address of the document's first byte, to turn an event's address into an offset.
+    base: usize,
 }
 
 impl<'a> DeserializeSeed<'a> for EventsSeed<'_, 'a> {
@@ -355,6 +369,9 @@ impl<'a> Visitor<'a> for EventsSeed<'_, 'a> {
         let mut n = self.first;
         while let Some(raw) = seq.next_element::<&'a RawValue>()? {
             n += 1;
+            if n.is_multiple_of(PROGRESS_EVERY) {
+                (self.progress)((raw.get().as_ptr() as usize).saturating_sub(self.base));
+            }
             if let Err(e) = self.handler.event(n, raw) {
                 *self.failure = Some(e);
                 return Err(A::Error::custom("stopped by the batch consumer"));
@@ -364,7 +381,12 @@ impl<'a> Visitor<'a> for EventsSeed<'_, 'a> {
     }
 }
 
-fn walk<'a>(bytes: &'a [u8], handler: &mut dyn Handler<'a>, want_header: bool) -> Result<RawHeader, KinetoError> {
+fn walk<'a>(
+    bytes: &'a [u8],
+    handler: &mut dyn Handler<'a>,
+    want_header: bool,
+    progress: &mut dyn FnMut(usize),
+) -> Result<RawHeader, KinetoError> {
     let body = crate::strip_bom(bytes);
     match body.iter().find(|c| !c.is_ascii_whitespace()) {
         None => return Err(KinetoError::NotATrace { reason: "the input is empty".into() }),
@@ -374,7 +396,13 @@ fn walk<'a>(bytes: &'a [u8], handler: &mut dyn Handler<'a>, want_header: bool) -
     let mut failure = None;
     let mut de = serde_json::Deserializer::from_slice(body);
     let result = (&mut de)
-        .deserialize_map(TopVisitor { handler, want_header, failure: &mut failure })
+        .deserialize_map(TopVisitor {
+            handler,
+            want_header,
+            failure: &mut failure,
+            progress,
+            base: bytes.as_ptr() as usize,
+        })
         .and_then(|h| de.end().map(|()| h));
     if let Some(f) = failure {
         return Err(f);
@@ -465,7 +493,7 @@ impl<'a> Handler<'a> for Scanner<'a> {
             }
         } else if is_launch_cat(cat) {
             if let Some(corr) = args.correlation.and_then(raw_i64) {
-                self.links.launches.entry(corr).or_insert_with(|| Launch { thread: thread(), ts, op: None });
+                self.links.launches.entry(corr).or_insert_with(|| Launch { thread: thread(), ts, dur, op: None });
             }
         } else if matches!(cat, "cpu_op" | "Operator" | "user_annotation") {
             let step = profiler_step_number(&name);
@@ -505,8 +533,14 @@ pub struct KinetoScan<'a> {
 
 /// Pass 1: walks `bytes` (one whole decompressed trace) and gathers the linking state.
 pub fn scan(bytes: &[u8]) -> Result<KinetoScan<'_>, KinetoError> {
+    scan_with_progress(bytes, &mut |_| {})
+}
+
+/// [`scan`], calling `progress` with the byte offset reached every few thousand events (a
+/// memory-mapped caller uses it to let go of pages behind the cursor).
+pub fn scan_with_progress<'a>(bytes: &'a [u8], progress: &mut dyn FnMut(usize)) -> Result<KinetoScan<'a>, KinetoError> {
     let mut s = Scanner::default();
-    let raw = walk(bytes, &mut s, true)?;
+    let raw = walk(bytes, &mut s, true, progress)?;
     let events = raw.events;
     let header = interpret_header(raw);
     s.links.finish();
@@ -549,6 +583,18 @@ impl<'a> KinetoScan<'a> {
         batch_rows: usize,
         sink: &mut dyn FnMut(KinetoBatch) -> Result<(), String>,
     ) -> Result<TraceSummary, KinetoError> {
+        self.emit_with_progress(file, rules, batch_rows, sink, &mut |_| {})
+    }
+
+    /// [`KinetoScan::emit`] with a progress callback as in [`scan_with_progress`].
+    pub fn emit_with_progress(
+        &self,
+        file: &str,
+        rules: &CategoryRules,
+        batch_rows: usize,
+        sink: &mut dyn FnMut(KinetoBatch) -> Result<(), String>,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<TraceSummary, KinetoError> {
         let batch_rows = batch_rows.max(1);
         let mut e = Emitter {
             scan: self,
@@ -564,11 +610,19 @@ impl<'a> KinetoScan<'a> {
             other: HashMap::new(),
             counts: [0; 4],
         };
-        walk(self.bytes, &mut e, false)?;
+        walk(self.bytes, &mut e, false, progress)?;
         e.flush()?;
         let mut ops = OpBatchBuilder::default();
         let base = self.header.base_time_ns;
-        for op in &self.links.ops {
+        let doc_start = self.bytes.as_ptr() as usize;
+        for (i, op) in self.links.ops.iter().enumerate() {
+            // The ops' fields borrow from the document: report where they are, so a mapped
+            // caller can let go of pages behind (ops are in file order).
+            if i % PROGRESS_EVERY as usize == 0
+                && let Some(raw) = op.dims.or(op.types)
+            {
+                progress((raw.get().as_ptr() as usize).saturating_sub(doc_start));
+            }
             let (pid, tid) = (op.thread.0.to_text(), op.thread.1.to_text());
             let row = OpRow {
                 event_index: op.index as i64,
@@ -623,11 +677,24 @@ pub fn parse_kineto(
     batch_rows: usize,
     sink: &mut dyn FnMut(KinetoBatch) -> Result<(), String>,
 ) -> Result<KinetoReport, KinetoError> {
-    let s = scan(bytes)?;
+    parse_kineto_with_progress(bytes, file, rules, batch_rows, sink, &mut |_| {})
+}
+
+/// [`parse_kineto`] calling `progress` with the byte offset reached in each pass (see
+/// [`scan_with_progress`]).
+pub fn parse_kineto_with_progress(
+    bytes: &[u8],
+    file: &str,
+    rules: &CategoryRules,
+    batch_rows: usize,
+    sink: &mut dyn FnMut(KinetoBatch) -> Result<(), String>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<KinetoReport, KinetoError> {
+    let s = scan_with_progress(bytes, progress)?;
     if !s.header.devices.is_empty() {
         sink(KinetoBatch::Devices(s.devices_batch(file))).map_err(KinetoError::Sink)?;
     }
-    let summary = s.emit(file, rules, batch_rows, sink)?;
+    let summary = s.emit_with_progress(file, rules, batch_rows, sink, progress)?;
     Ok(KinetoReport { summary, rejects: s.rejects })
 }
 
@@ -755,6 +822,9 @@ impl<'a, 'r> Handler<'a> for Emitter<'_, 'a, 'r> {
             pg_desc: coll.and_then(|c| c.pg_desc.as_deref()),
             nccl_algorithm: nccl.as_ref().and_then(|n| n.algorithm.as_deref()),
             nccl_protocol: nccl.as_ref().and_then(|n| n.protocol),
+            launch_start_ns: launch.map(|l| l.ts),
+            launch_dur_ns: launch.map(|l| l.dur),
+            op_event_index: op.map(|o| o.index as i64),
         };
         self.builder.push(&row, self.scan.header.base_time_ns);
         self.counts[activity as usize] += 1;

@@ -1,0 +1,318 @@
+//! Kernel-trace workloads from the mined tables: measured time, split into components the
+//! cost model can project (see [`crate::model`]).
+//!
+//! Per workload (all its trace files and ranks):
+//! - `T` = Σ over ranks of the GPU span (kernel_category_time.span_ns): busy + idle.
+//! - busy = Σ busy_ns (union of activities per device); of it, `exposed` communication
+//!   (comm_compute_overlap.exposed_comm_ns) and the rest compute/memory work.
+//! - compute work scales by r_c = Σ projected / Σ measured over the kernel_time_buckets rows
+//!   that are not communication (calibrated roofline for rows with FLOPs and bytes, category
+//!   attribution for the rest); exposed communication by r_comm over collective_bandwidth rows
+//!   (latency + bandwidth part); idle time by the Host rule with the launch-related share from
+//!   gpu_idle_time (host wait, kernel wait) and kernel_time_buckets.launch_ns.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::evidence::EvidenceRef;
+use crate::machine::{Machine, Unit, normalize_dtype};
+use crate::model::{Component, Resource, Scaling, Work, calibrated};
+
+/// Rows of mined tables, by job name.
+pub type Mined = BTreeMap<String, Vec<Map<String, Value>>>;
+
+pub(crate) fn num(row: &Map<String, Value>, key: &str) -> Option<f64> {
+    match row.get(key)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+pub(crate) fn text<'a>(row: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    row.get(key).and_then(Value::as_str)
+}
+
+/// Assumptions of the measured model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MeasuredAssumptions {
+    /// Latency of one collective call, seconds (the part of its time no bandwidth change helps).
+    pub collective_latency_s: f64,
+    /// Dtype assumed for matrix kernels whose dtype is unknown.
+    pub default_dtype: String,
+}
+
+impl Default for MeasuredAssumptions {
+    fn default() -> Self {
+        MeasuredAssumptions { collective_latency_s: 10e-6, default_dtype: "bf16".into() }
+    }
+}
+
+/// A kernel-trace workload.
+#[derive(Debug, Clone, Serialize)]
+pub struct MeasuredWorkload {
+    pub name: String,
+    /// The machine the trace ran on (its device's profile; the baseline when none matched):
+    /// measured times are calibrated against it, then projected onto other machines.
+    pub calib: Machine,
+    pub ranks: usize,
+    /// Σ span over ranks, seconds.
+    pub span_s: f64,
+    pub compute_busy_s: f64,
+    pub exposed_comm_s: f64,
+    pub idle_s: f64,
+    /// Share of idle time that launch overhead causes (0–1).
+    pub idle_launch_share: f64,
+    /// Non-communication kernel work (Σ seconds = measured kernel time, overlaps counted twice).
+    pub compute: Vec<Component>,
+    /// Communication kernels.
+    pub comm: Vec<Component>,
+    pub evidence: Vec<EvidenceRef>,
+}
+
+fn matrix_category(c: &str) -> bool {
+    matches!(c, "gemm" | "attention" | "conv")
+}
+
+impl MeasuredWorkload {
+    /// Builds workload `name` from the mined rows; `None` when it has no kernel rows.
+    pub fn build(name: &str, mined: &Mined, calib: &Machine, a: &MeasuredAssumptions) -> Option<MeasuredWorkload> {
+        let base = calib;
+        let rows = |job: &str| -> Vec<&Map<String, Value>> {
+            mined.get(job).map(|r| r.iter().filter(|r| text(r, "workload") == Some(name)).collect()).unwrap_or_default()
+        };
+        let mut evidence = Vec::new();
+        // Ranks: span and busy per (file, rank).
+        let mut ranks: BTreeMap<(String, i64), (f64, f64)> = BTreeMap::new();
+        for r in rows("kernel_category_time") {
+            let key = (text(r, "file").unwrap_or_default().to_string(), num(r, "rank").unwrap_or(0.0) as i64);
+            ranks.insert(key, (num(r, "span_ns").unwrap_or(0.0) * 1e-9, num(r, "busy_ns").unwrap_or(0.0) * 1e-9));
+        }
+        if ranks.is_empty() {
+            return None;
+        }
+        let span_s: f64 = ranks.values().map(|v| v.0).sum();
+        let busy_s: f64 = ranks.values().map(|v| v.1).sum();
+        evidence.push(EvidenceRef::new(
+            "kernel_category_time",
+            format!("workload={name}"),
+            "span_ns (Σ over ranks)",
+            span_s * 1e9,
+            "ns",
+            "workload time on the baseline",
+        ));
+        let exposed_comm_s: f64 =
+            rows("comm_compute_overlap").iter().filter_map(|r| num(r, "exposed_comm_ns")).sum::<f64>() * 1e-9 + 0.0;
+        if exposed_comm_s > 0.0 {
+            evidence.push(EvidenceRef::new(
+                "comm_compute_overlap",
+                format!("workload={name}"),
+                "exposed_comm_ns (Σ)",
+                exposed_comm_s * 1e9,
+                "ns",
+                "communication time not hidden by compute",
+            ));
+        }
+        let idle_s = (span_s - busy_s).max(0.0);
+        // Launch-related share of idle: per rank, the main stream's kernel-wait share plus its
+        // host-wait share × the share of the span the host spends in launch calls.
+        let mut launch_ns: BTreeMap<(String, i64), f64> = BTreeMap::new();
+        for r in rows("kernel_time_buckets") {
+            let key = (text(r, "file").unwrap_or_default().to_string(), num(r, "rank").unwrap_or(0.0) as i64);
+            *launch_ns.entry(key).or_default() += num(r, "launch_ns").unwrap_or(0.0);
+        }
+        let mut main_stream: BTreeMap<(String, i64), (f64, f64, f64)> = BTreeMap::new();
+        for r in rows("gpu_idle_time") {
+            let key = (text(r, "file").unwrap_or_default().to_string(), num(r, "rank").unwrap_or(0.0) as i64);
+            let active = num(r, "active_ns").unwrap_or(0.0);
+            let entry = main_stream.entry(key).or_insert((-1.0, 0.0, 0.0));
+            if active > entry.0 {
+                *entry = (active, num(r, "host_wait_share").unwrap_or(0.0), num(r, "kernel_wait_share").unwrap_or(0.0));
+            }
+        }
+        let mut weighted = 0.0;
+        for (key, (span, busy)) in &ranks {
+            let idle = (span - busy).max(0.0);
+            let (_, host, kernel) = main_stream.get(key).copied().unwrap_or((0.0, 0.0, 0.0));
+            let launch_share_of_span =
+                if *span > 0.0 { (launch_ns.get(key).copied().unwrap_or(0.0) * 1e-9 / span).min(1.0) } else { 0.0 };
+            weighted += idle * (kernel + host * launch_share_of_span);
+        }
+        let idle_launch_share = if idle_s > 0.0 { (weighted / idle_s).clamp(0.0, 1.0) } else { 0.0 };
+        if idle_s > 0.0 {
+            evidence.push(EvidenceRef::new(
+                "gpu_idle_time",
+                format!("workload={name}"),
+                "launch-related share of idle",
+                idle_launch_share,
+                "ratio",
+                "idle time launch overhead causes",
+            ));
+        }
+
+        // Compute kernels: one component per bucket row, merged over files and ranks.
+        let mut compute = Vec::new();
+        let mut comm_kernel_s = 0.0;
+        // (category, dtype, activity, bucket) → (seconds, flops, bytes, units)
+        type Key = (String, String, String, Option<i64>);
+        let mut merged: BTreeMap<Key, (f64, f64, f64, f64)> = BTreeMap::new();
+        for r in rows("kernel_time_buckets") {
+            let category = text(r, "category").unwrap_or("other").to_string();
+            let seconds = num(r, "total_ns").unwrap_or(0.0) * 1e-9;
+            if category == "communication" {
+                comm_kernel_s += seconds;
+                continue;
+            }
+            let dtype = text(r, "dtype").and_then(normalize_dtype).unwrap_or(&a.default_dtype).to_string();
+            let activity = text(r, "activity").unwrap_or("kernel").to_string();
+            let bucket = num(r, "intensity_bucket").map(|b| b as i64);
+            let e = merged.entry((category, dtype, activity, bucket)).or_default();
+            e.0 += seconds;
+            e.1 += num(r, "flops").unwrap_or(0.0);
+            e.2 += num(r, "bytes").unwrap_or(0.0);
+            e.3 += num(r, "units").or_else(|| num(r, "kernels")).unwrap_or(0.0);
+        }
+        for ((category, dtype, activity, bucket), (seconds, flops, bytes, kernels)) in merged {
+            if seconds <= 0.0 {
+                continue;
+            }
+            let unit = if matrix_category(&category) { Unit::Matrix } else { Unit::Vector };
+            let c = match bucket {
+                Some(b) if flops > 0.0 && bytes > 0.0 => calibrated(
+                    format!("{category} {dtype} (intensity ≈ {:.3} FLOP/B, bucket {b})", flops / bytes),
+                    category.clone(),
+                    seconds,
+                    Work {
+                        flops,
+                        bytes,
+                        dtype: &dtype,
+                        unit,
+                        working_set: if kernels > 0.0 { bytes / kernels } else { 0.0 },
+                    },
+                    base,
+                ),
+                _ => {
+                    let scaling = match (category.as_str(), activity.as_str()) {
+                        (_, "memcpy") if !category.ends_with("dtod") => Scaling::Fixed,
+                        (c, _) if matrix_category(c) => Scaling::Bound { resource: Resource::Matrix(dtype.clone()) },
+                        ("other", _) => Scaling::Fixed,
+                        _ => Scaling::Bound { resource: Resource::Hbm },
+                    };
+                    Component {
+                        name: format!("{category} {dtype} ({activity}, FLOPs unknown)"),
+                        category: category.clone(),
+                        seconds,
+                        scaling,
+                    }
+                }
+            };
+            compute.push(c);
+        }
+        let compute_s: f64 = compute.iter().map(|c| c.seconds).sum();
+        evidence.push(EvidenceRef::new(
+            "kernel_time_buckets",
+            format!("workload={name}, category≠communication"),
+            "total_ns (Σ)",
+            compute_s * 1e9,
+            "ns",
+            "compute and memory kernel time the roofline projects",
+        ));
+
+        // Communication: latency + bandwidth part per collective_bandwidth row.
+        let mut comm = Vec::new();
+        for r in rows("collective_bandwidth") {
+            let t = num(r, "time_ns").unwrap_or(0.0) * 1e-9;
+            if t <= 0.0 {
+                continue;
+            }
+            let calls = num(r, "calls").unwrap_or(1.0);
+            let latency = (calls * a.collective_latency_s).min(t);
+            let collective = text(r, "collective").unwrap_or("unknown").to_string();
+            let group = num(r, "group_size").unwrap_or(2.0).max(2.0) as u32;
+            comm.push(Component {
+                name: format!(
+                    "{collective} ×{} (group {group}, ≥{} B)",
+                    calls,
+                    num(r, "size_bucket_bytes").unwrap_or(0.0)
+                ),
+                category: "communication".into(),
+                seconds: t,
+                scaling: Scaling::Comm { latency_s: latency, bandwidth_s: t - latency, collective, group },
+            });
+        }
+        let listed: f64 = comm.iter().map(|c| c.seconds).sum();
+        if comm_kernel_s > listed * 1.001 {
+            // Communication kernels without message sizes: all bandwidth, world-size group.
+            let group = rows("kernel_category_time").len().max(2) as u32;
+            comm.push(Component {
+                name: "communication without message sizes".into(),
+                category: "communication".into(),
+                seconds: comm_kernel_s - listed,
+                scaling: Scaling::Comm {
+                    latency_s: 0.0,
+                    bandwidth_s: comm_kernel_s - listed,
+                    collective: "unknown".into(),
+                    group: group.min(8),
+                },
+            });
+        }
+        if !comm.is_empty() {
+            evidence.push(EvidenceRef::new(
+                "collective_bandwidth",
+                format!("workload={name}"),
+                "time_ns (Σ)",
+                comm.iter().map(|c| c.seconds).sum::<f64>() * 1e9,
+                "ns",
+                "communication kernel time (latency + bandwidth parts)",
+            ));
+        }
+        Some(MeasuredWorkload {
+            name: name.to_string(),
+            calib: calib.clone(),
+            ranks: ranks.len(),
+            span_s,
+            compute_busy_s: (busy_s - exposed_comm_s).max(0.0),
+            exposed_comm_s,
+            idle_s,
+            idle_launch_share,
+            compute,
+            comm,
+            evidence,
+        })
+    }
+
+    /// Workload time on `m` (= `span_s` on the machine it was traced on).
+    pub fn time(&self, m: &Machine) -> f64 {
+        let base = &self.calib;
+        let ratio = |cs: &[Component]| {
+            let before: f64 = cs.iter().map(|c| c.seconds).sum();
+            if before > 0.0 { cs.iter().map(|c| c.project(base, m)).sum::<f64>() / before } else { 1.0 }
+        };
+        let idle = Component {
+            name: "idle".into(),
+            category: "idle".into(),
+            seconds: self.idle_s,
+            scaling: Scaling::Host { launch_share: self.idle_launch_share },
+        };
+        self.compute_busy_s * ratio(&self.compute) + self.exposed_comm_s * ratio(&self.comm) + idle.project(base, m)
+    }
+
+    /// Seconds per category on the baseline (compute kernels, exposed communication, idle).
+    pub fn by_category(&self) -> Vec<(String, f64)> {
+        let mut m: BTreeMap<String, f64> = BTreeMap::new();
+        for c in &self.compute {
+            *m.entry(c.category.clone()).or_default() += c.seconds;
+        }
+        if self.exposed_comm_s > 0.0 {
+            m.insert("communication (exposed)".into(), self.exposed_comm_s);
+        }
+        if self.idle_s > 0.0 {
+            m.insert("idle".into(), self.idle_s);
+        }
+        let mut v: Vec<(String, f64)> = m.into_iter().collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        v
+    }
+}

@@ -1,0 +1,339 @@
+//! The request-level serving model: LLM-Viewer's per-layer operator accounting (hahnyuan/
+//! LLM-Viewer, `backend/model_analyzer.py`), extended with GQA, MoE, tensor parallelism (GenZ's
+//! two all-reduces per layer) and an efficiency factor. Formulas are in docs/model.md.
+//!
+//! A request with `input` prompt tokens and `output` generated tokens costs
+//! `prefill(batch 1, s = input)` plus `output` decode steps at batch `b` with the mean context
+//! `input + output/2`, of which it owns `1/b`.
+
+use serde::Serialize;
+use tapeout_pipelines::models::ModelConfig;
+
+use crate::machine::{Machine, Unit, dtype_bytes};
+
+/// Serving assumptions for one workload.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Serving {
+    /// Weight / activation / KV-cache dtype (normalized, e.g. `fp16`).
+    pub dtype: String,
+    /// Decode batch the scheduler aims for (measured mean concurrency, or configured).
+    pub batch: f64,
+    pub tensor_parallel: u32,
+    /// Efficiency η of matrix and vector work (time = roofline / η).
+    pub compute_efficiency: f64,
+    pub memory_efficiency: f64,
+    /// FlashAttention-style fused attention in prefill (no score matrix through HBM).
+    pub flash_attention: bool,
+    /// Share of HBM usable for weights + KV cache.
+    pub memory_utilization: f64,
+    /// Latency of one all-reduce (seconds; assumption).
+    pub allreduce_latency_s: f64,
+}
+
+impl Default for Serving {
+    fn default() -> Self {
+        Serving {
+            dtype: "fp16".into(),
+            batch: 1.0,
+            tensor_parallel: 1,
+            compute_efficiency: 1.0,
+            memory_efficiency: 1.0,
+            flash_attention: true,
+            memory_utilization: 0.9,
+            allreduce_latency_s: 10e-6,
+        }
+    }
+}
+
+/// One operator's work in one layer (or the LM head) for a whole batch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Op {
+    pub name: &'static str,
+    pub flops: f64,
+    /// Weight bytes (read once per step).
+    pub weight_bytes: f64,
+    /// Activation bytes read + written.
+    pub act_bytes: f64,
+    /// KV-cache bytes read + written.
+    pub kv_bytes: f64,
+    pub unit: Unit,
+}
+
+impl Op {
+    pub fn bytes(&self) -> f64 {
+        self.weight_bytes + self.act_bytes + self.kv_bytes
+    }
+
+    /// LLM-Viewer's roofline time on `m`: max(F/P, B/W) with efficiencies.
+    pub fn time(&self, m: &Machine, dtype: &str, s: &Serving) -> f64 {
+        let p = m.peak(self.unit, dtype) * s.compute_efficiency;
+        (self.flops / p).max(self.bytes() / (m.hbm_bandwidth * s.memory_efficiency))
+    }
+}
+
+/// Stage of a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Prefill,
+    Decode,
+}
+
+/// One step's shape: `batch` sequences of `tokens` new tokens each over `context` tokens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepShape {
+    pub stage: Stage,
+    pub batch: f64,
+    pub tokens: f64,
+    pub context: f64,
+}
+
+/// The operators of one transformer layer for a step (prefill: context = tokens), per device
+/// under tensor parallelism `tp`.
+pub fn layer_ops(m: &ModelConfig, step: StepShape, dtype: &str, tp: f64, flash: bool) -> Vec<Op> {
+    let StepShape { stage, batch, tokens: s, context: ctx } = step;
+    let w = dtype_bytes(dtype);
+    let (a, kv) = (w, w);
+    let h = m.hidden as f64;
+    let heads = m.heads as f64 / tp;
+    let kv_heads = (m.kv_heads as f64 / tp).max(1.0);
+    let d = m.head_dim as f64;
+    let inter = m.intermediate as f64 / tp;
+    let tokens = batch * s;
+    let linear = |name: &'static str, cin: f64, cout: f64, kv_store: bool| Op {
+        name,
+        flops: 2.0 * tokens * cin * cout,
+        weight_bytes: cin * cout * w,
+        act_bytes: tokens * cin * a + if kv_store { 0.0 } else { tokens * cout * a },
+        kv_bytes: if kv_store { tokens * cout * kv } else { 0.0 },
+        unit: Unit::Matrix,
+    };
+    let mut ops = vec![
+        linear("q_proj", h, heads * d, false),
+        linear("k_proj", h, kv_heads * d, true),
+        linear("v_proj", h, kv_heads * d, true),
+    ];
+    // Attention over the context: QK^T and SV read the cached K and V.
+    let kv_read = batch * ctx * kv_heads * d * kv;
+    let scores = batch * heads * s * ctx;
+    let fused = flash && stage == Stage::Prefill;
+    ops.push(Op {
+        name: "qk_matmul",
+        flops: 2.0 * scores * d,
+        weight_bytes: 0.0,
+        act_bytes: tokens * heads * d * a + if fused { 0.0 } else { scores * a },
+        kv_bytes: kv_read,
+        unit: Unit::Matrix,
+    });
+    ops.push(Op {
+        name: "sv_matmul",
+        flops: 2.0 * scores * d,
+        weight_bytes: 0.0,
+        act_bytes: tokens * heads * d * a + if fused { 0.0 } else { scores * a },
+        kv_bytes: kv_read,
+        unit: Unit::Matrix,
+    });
+    ops.push(Op {
+        name: "softmax",
+        flops: 5.0 * scores,
+        weight_bytes: 0.0,
+        act_bytes: if fused { 0.0 } else { 2.0 * scores * a },
+        kv_bytes: 0.0,
+        unit: Unit::Vector,
+    });
+    ops.push(linear("out_proj", heads * d, h, false));
+    // MoE: routed experts touched per step = min(experts, tokens · active); FLOPs per token use
+    // the active experts.
+    let (ffn_flop_mult, ffn_weight_mult) = match (m.experts, m.active_experts) {
+        (Some(e), Some(k)) => {
+            let shared = m.shared_experts.unwrap_or(0) as f64;
+            (k as f64 + shared, (tokens * k as f64).min(e as f64) + shared)
+        }
+        _ => (1.0, 1.0),
+    };
+    let mut ffn = |name: &'static str, cin: f64, cout: f64| {
+        let mut op = linear(name, cin, cout, false);
+        op.flops *= ffn_flop_mult;
+        op.act_bytes *= ffn_flop_mult;
+        op.weight_bytes *= ffn_weight_mult;
+        ops.push(op);
+    };
+    if m.gated_ffn {
+        ffn("gate_proj", h, inter);
+    }
+    ffn("up_proj", h, inter);
+    ffn("down_proj", inter, h);
+    let vec_op = |name: &'static str, flops_per: f64, elems: f64, rw: f64| Op {
+        name,
+        flops: flops_per * elems,
+        weight_bytes: 0.0,
+        act_bytes: rw * elems * a,
+        kv_bytes: 0.0,
+        unit: Unit::Vector,
+    };
+    let act_elems = tokens * inter * ffn_flop_mult;
+    ops.push(vec_op("mlp_act", if m.gated_ffn { 5.0 } else { 4.0 }, act_elems, if m.gated_ffn { 3.0 } else { 2.0 }));
+    ops.push(vec_op("attn_norm", 7.0, tokens * h, 2.0));
+    ops.push(vec_op("mlp_norm", 7.0, tokens * h, 2.0));
+    ops.push(vec_op("attn_add", 1.0, tokens * h, 3.0));
+    ops.push(vec_op("mlp_add", 1.0, tokens * h, 3.0));
+    ops
+}
+
+/// The LM head: logits for the last token of each sequence.
+pub fn lm_head(m: &ModelConfig, batch: f64, dtype: &str, tp: f64) -> Op {
+    let w = dtype_bytes(dtype);
+    let (h, v) = (m.hidden as f64, m.vocab as f64 / tp);
+    Op {
+        name: "lm_head",
+        flops: 2.0 * batch * h * v,
+        weight_bytes: h * v * w,
+        act_bytes: batch * h * w + batch * v * w,
+        kv_bytes: 0.0,
+        unit: Unit::Matrix,
+    }
+}
+
+/// Bytes of weights per device.
+pub fn weight_bytes(m: &ModelConfig, dtype: &str, tp: f64) -> f64 {
+    m.params * dtype_bytes(dtype) / tp
+}
+
+/// KV-cache bytes per token per device.
+pub fn kv_bytes_per_token(m: &ModelConfig, dtype: &str, tp: f64) -> f64 {
+    m.kv_elements_per_token_per_layer() as f64 * m.layers as f64 * dtype_bytes(dtype)
+        / tp.min(m.kv_heads as f64).max(1.0)
+}
+
+/// Decode batch that fits on `machine`: (usable HBM − weights) / KV bytes of one request, at
+/// least 1; `None` when the profile has no capacity figure.
+pub fn capacity_batch(
+    m: &ModelConfig,
+    machine: &Machine,
+    s: &Serving,
+    tokens_per_request: f64,
+    dtype: &str,
+) -> Option<f64> {
+    let tp = s.tensor_parallel as f64;
+    let cap = machine.hbm_capacity? * s.memory_utilization;
+    let dtype_now = machine.effective_dtype(dtype);
+    let free = cap - weight_bytes(m, dtype_now, tp);
+    let per_request = kv_bytes_per_token(m, dtype_now, tp) * tokens_per_request;
+    Some((free / per_request).floor().max(1.0))
+}
+
+/// A serving workload: mean request shape plus serving assumptions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServingWorkload {
+    pub model: ModelConfig,
+    pub serving: Serving,
+    /// Mean prompt tokens per request.
+    pub input: f64,
+    /// Mean generated tokens per request.
+    pub output: f64,
+}
+
+/// One line of a serving breakdown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Part {
+    /// e.g. "decode q_proj".
+    pub name: String,
+    pub category: &'static str,
+    pub seconds: f64,
+    pub flops: f64,
+    pub bytes: f64,
+    /// "compute" | "memory" | "communication".
+    pub bound: &'static str,
+}
+
+/// A request's time on one machine, by operator.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Breakdown {
+    pub seconds: f64,
+    /// Decode batch used (target, capped by what fits in HBM).
+    pub batch: f64,
+    /// Batch that fits in HBM (None: profile has no capacity figure).
+    pub capacity_batch: Option<f64>,
+    pub parts: Vec<Part>,
+}
+
+impl ServingWorkload {
+    /// Seconds of accelerator time per request on `m`, by operator. The batch is the target
+    /// batch, capped by HBM capacity on `m`; dtypes follow a precision change of `m`.
+    pub fn breakdown(&self, m: &Machine) -> Breakdown {
+        let s = &self.serving;
+        let model = &self.model;
+        let tp = s.tensor_parallel as f64;
+        let dtype = m.effective_dtype(&s.dtype).to_string();
+        let layers = model.layers as f64;
+        let cap = capacity_batch(model, m, s, self.input + self.output, &s.dtype);
+        let b = match cap {
+            Some(c) => s.batch.max(1.0).min(c),
+            None => s.batch.max(1.0),
+        };
+        let mut parts = Vec::new();
+        let mut push = |stage: &str, op: &Op, scale: f64| {
+            let p = m.peak(op.unit, &dtype) * s.compute_efficiency;
+            let w = m.hbm_bandwidth * s.memory_efficiency;
+            let (tc, tm) = (op.flops / p, op.bytes() / w);
+            parts.push(Part {
+                name: format!("{stage} {}", op.name),
+                category: category_of(op.name),
+                seconds: tc.max(tm) * scale,
+                flops: op.flops * scale,
+                bytes: op.bytes() * scale,
+                bound: if tc >= tm { "compute" } else { "memory" },
+            });
+        };
+        for op in layer_ops(
+            model,
+            StepShape { stage: Stage::Prefill, batch: 1.0, tokens: self.input, context: self.input },
+            &dtype,
+            tp,
+            s.flash_attention,
+        ) {
+            push("prefill", &op, layers);
+        }
+        push("prefill", &lm_head(model, 1.0, &dtype, tp), 1.0);
+        let ctx = self.input + self.output / 2.0;
+        let steps = self.output;
+        for op in layer_ops(
+            model,
+            StepShape { stage: Stage::Decode, batch: b, tokens: 1.0, context: ctx },
+            &dtype,
+            tp,
+            s.flash_attention,
+        ) {
+            push("decode", &op, layers * steps / b);
+        }
+        push("decode", &lm_head(model, b, &dtype, tp), steps / b);
+        if s.tensor_parallel > 1 {
+            let n = tp;
+            let link = m.link_bandwidth(s.tensor_parallel).unwrap_or(f64::INFINITY);
+            let offload = if m.collective_offload { n / (2.0 * (n - 1.0)) } else { 1.0 };
+            for (stage, tokens, per_request) in [("prefill", self.input, 1.0), ("decode", b, steps / b)] {
+                let bytes = tokens * model.hidden as f64 * dtype_bytes(&dtype);
+                let bus = 2.0 * (n - 1.0) / n * bytes * offload;
+                let count = 2.0 * layers * per_request;
+                parts.push(Part {
+                    name: format!("{stage} tensor-parallel all-reduce"),
+                    category: "communication",
+                    seconds: count * (s.allreduce_latency_s + bus / link),
+                    flops: 0.0,
+                    bytes: count * bus,
+                    bound: "communication",
+                });
+            }
+        }
+        Breakdown { seconds: parts.iter().map(|p| p.seconds).sum(), batch: b, capacity_batch: cap, parts }
+    }
+}
+
+fn category_of(op: &str) -> &'static str {
+    match op {
+        "qk_matmul" | "sv_matmul" | "softmax" => "attention",
+        "mlp_act" | "attn_add" | "mlp_add" => "elementwise",
+        "attn_norm" | "mlp_norm" => "reduction",
+        _ => "gemm",
+    }
+}
