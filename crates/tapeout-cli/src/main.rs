@@ -9,6 +9,8 @@ mod ingest_cmd;
 mod mine_cmd;
 mod progress;
 mod recommend_cmd;
+mod report_build;
+mod run_cmd;
 mod sql_cmd;
 
 use std::process::ExitCode;
@@ -40,6 +42,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a pipeline end to end: ingest its sources, mine, recommend, write the report
+    /// (default: pipelines/default.toml over sample-traces/). Inputs already in the lake are
+    /// skipped; jobs rerun only on a new lake version.
+    ///
+    /// Exit codes: as ingest (0 clean; 2 quarantined records; 3 some inputs rejected; 1 failure).
+    Run(run_cmd::RunArgs),
+    /// Re-render the report of the lake's last `tapeout run` without recomputing anything.
+    Report(run_cmd::ReportArgs),
     /// Ingest request traces (Azure LLM CSV, BurstGPT CSV, Mooncake JSONL; plain, .gz or .zst)
     /// into a lake.
     ///
@@ -121,6 +131,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Sql(a) => runtime()?.block_on(sql_cmd::run(a)),
         Command::Mine(a) => runtime()?.block_on(mine_cmd::run(a)),
         Command::Recommend(a) => runtime()?.block_on(recommend_cmd::run(a)),
+        Command::Run(a) => runtime()?.block_on(run_cmd::run(a, cli.quiet)),
+        Command::Report(a) => run_cmd::report(a),
         Command::Check(a) => check_cmd::run(a),
         Command::Forget(a) => forget_cmd::run(a),
     }

@@ -67,6 +67,8 @@ pub struct RecommendSettings {
     /// Fleet share per workload (missing: equal).
     pub fleet_mix: BTreeMap<String, f64>,
     pub serving: Serving,
+    /// Decode batch for every request workload (default: measured mean concurrency).
+    pub batch: Option<f64>,
     pub measured: MeasuredAssumptions,
 }
 
@@ -78,6 +80,7 @@ impl RecommendSettings {
             models: BTreeMap::new(),
             fleet_mix: BTreeMap::new(),
             serving: Serving { compute_efficiency: 0.7, memory_efficiency: 0.85, ..Serving::default() },
+            batch: None,
             measured: MeasuredAssumptions::default(),
         }
     }
@@ -184,7 +187,8 @@ pub async fn build(
         }
         let model_id = settings.models.get(&name).unwrap_or(&settings.model);
         let model = find_model(model_id)?;
-        let batch = concurrency.get(&name).map_or(1.0, |(s, k)| if *k > 0.0 { s / k } else { 1.0 }).max(1.0);
+        let measured_batch = concurrency.get(&name).map_or(1.0, |(s, k)| if *k > 0.0 { s / k } else { 1.0 }).max(1.0);
+        let batch = settings.batch.unwrap_or(measured_batch).max(1.0);
         evidence.push(EvidenceRef::new(
             "request_concurrency",
             format!("workload={name}"),

@@ -122,7 +122,13 @@ impl LoadedConfig {
     /// `p` resolved against the config file's folder.
     pub fn resolve(&self, p: &str) -> PathBuf {
         let path = Path::new(p);
-        if path.is_absolute() { path.to_path_buf() } else { self.path.parent().unwrap_or(Path::new(".")).join(path) }
+        let joined = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.path.parent().unwrap_or(Path::new(".")).join(path)
+        };
+        // `pipelines/../target` reads better as `target`; only existing paths can be resolved.
+        std::fs::canonicalize(&joined).unwrap_or(joined)
     }
 }
 

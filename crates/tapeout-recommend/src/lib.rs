@@ -133,6 +133,8 @@ pub struct Recommendations {
     pub format_version: u32,
     pub tapeout_version: String,
     pub lake_version: u64,
+    /// BLAKE3 (16 hex) of the pipeline config the run used, when there was one.
+    pub config_hash: Option<String>,
     pub hardware: HardwareLine,
     pub workloads: Vec<WorkloadSummary>,
     pub recommendations: Vec<Recommendation>,
@@ -395,6 +397,7 @@ pub fn recommend(inputs: Inputs) -> Result<Recommendations, RecommendError> {
         format_version: FORMAT_VERSION,
         tapeout_version: env!("CARGO_PKG_VERSION").into(),
         lake_version: inputs.lake_version,
+        config_hash: None,
         hardware: HardwareLine { id: base.id.clone(), name: base.name.clone(), machine: base.clone() },
         workloads,
         recommendations: recs,

@@ -243,9 +243,19 @@ impl MeasuredWorkload {
             });
         }
         let listed: f64 = comm.iter().map(|c| c.seconds).sum();
+        if listed > 0.0 {
+            evidence.push(EvidenceRef::new(
+                "collective_bandwidth",
+                format!("workload={name}"),
+                "time_ns (Σ)",
+                listed * 1e9,
+                "ns",
+                "communication kernel time with message sizes (latency + bandwidth parts)",
+            ));
+        }
         if comm_kernel_s > listed * 1.001 {
             // Communication kernels without message sizes: all bandwidth, world-size group.
-            let group = rows("kernel_category_time").len().max(2) as u32;
+            let group = ranks.len().max(2) as u32;
             comm.push(Component {
                 name: "communication without message sizes".into(),
                 category: "communication".into(),
@@ -257,15 +267,13 @@ impl MeasuredWorkload {
                     group: group.min(8),
                 },
             });
-        }
-        if !comm.is_empty() {
             evidence.push(EvidenceRef::new(
-                "collective_bandwidth",
-                format!("workload={name}"),
-                "time_ns (Σ)",
-                comm.iter().map(|c| c.seconds).sum::<f64>() * 1e9,
+                "kernel_time_buckets",
+                format!("workload={name}, category=communication"),
+                "total_ns (Σ)",
+                comm_kernel_s * 1e9,
                 "ns",
-                "communication kernel time (latency + bandwidth parts)",
+                "communication kernel time (message sizes unknown: all bandwidth-bound)",
             ));
         }
         Some(MeasuredWorkload {

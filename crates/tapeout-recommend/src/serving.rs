@@ -24,6 +24,8 @@ pub struct Serving {
     pub memory_efficiency: f64,
     /// FlashAttention-style fused attention in prefill (no score matrix through HBM).
     pub flash_attention: bool,
+    /// Operator accounting: tapeout's (default) or LLM-Viewer's exactly (for comparison).
+    pub accounting: Accounting,
     /// Share of HBM usable for weights + KV cache.
     pub memory_utilization: f64,
     /// Latency of one all-reduce (seconds; assumption).
@@ -39,6 +41,7 @@ impl Default for Serving {
             compute_efficiency: 1.0,
             memory_efficiency: 1.0,
             flash_attention: true,
+            accounting: Accounting::Tapeout,
             memory_utilization: 0.9,
             allreduce_latency_s: 10e-6,
         }
@@ -71,6 +74,19 @@ impl Op {
     }
 }
 
+/// How operators are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Accounting {
+    /// docs/model.md: the activation function runs over the FFN's intermediate width, a
+    /// residual add reads two operands and writes one, the LM head costs 2 FLOPs per
+    /// multiply-add.
+    Tapeout,
+    /// LLM-Viewer's `model_analyzer.py` as published: activation over the hidden width, adds
+    /// read one operand, LM head 1 FLOP per multiply-add. Used to check the model against it.
+    LlmViewer,
+}
+
 /// Stage of a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -90,7 +106,15 @@ pub struct StepShape {
 
 /// The operators of one transformer layer for a step (prefill: context = tokens), per device
 /// under tensor parallelism `tp`.
-pub fn layer_ops(m: &ModelConfig, step: StepShape, dtype: &str, tp: f64, flash: bool) -> Vec<Op> {
+pub fn layer_ops(
+    m: &ModelConfig,
+    step: StepShape,
+    dtype: &str,
+    tp: f64,
+    flash: bool,
+    accounting: Accounting,
+) -> Vec<Op> {
+    let llmv = accounting == Accounting::LlmViewer;
     let StepShape { stage, batch, tokens: s, context: ctx } = step;
     let w = dtype_bytes(dtype);
     let (a, kv) = (w, w);
@@ -172,23 +196,35 @@ pub fn layer_ops(m: &ModelConfig, step: StepShape, dtype: &str, tp: f64, flash: 
         unit: Unit::Vector,
     };
     let act_elems = tokens * inter * ffn_flop_mult;
-    ops.push(vec_op("mlp_act", if m.gated_ffn { 5.0 } else { 4.0 }, act_elems, if m.gated_ffn { 3.0 } else { 2.0 }));
+    if llmv {
+        // LLM-Viewer applies the activation over the hidden width: 2 ops, two reads, one write.
+        ops.push(vec_op("mlp_act", 2.0, tokens * h, 3.0));
+    } else {
+        ops.push(vec_op(
+            "mlp_act",
+            if m.gated_ffn { 5.0 } else { 4.0 },
+            act_elems,
+            if m.gated_ffn { 3.0 } else { 2.0 },
+        ));
+    }
     ops.push(vec_op("attn_norm", 7.0, tokens * h, 2.0));
     ops.push(vec_op("mlp_norm", 7.0, tokens * h, 2.0));
-    ops.push(vec_op("attn_add", 1.0, tokens * h, 3.0));
-    ops.push(vec_op("mlp_add", 1.0, tokens * h, 3.0));
+    let add_rw = if llmv { 2.0 } else { 3.0 };
+    ops.push(vec_op("attn_add", 1.0, tokens * h, add_rw));
+    ops.push(vec_op("mlp_add", 1.0, tokens * h, add_rw));
     ops
 }
 
 /// The LM head: logits for the last token of each sequence.
-pub fn lm_head(m: &ModelConfig, batch: f64, dtype: &str, tp: f64) -> Op {
+pub fn lm_head(m: &ModelConfig, batch: f64, dtype: &str, tp: f64, accounting: Accounting) -> Op {
+    let llmv = accounting == Accounting::LlmViewer;
     let w = dtype_bytes(dtype);
     let (h, v) = (m.hidden as f64, m.vocab as f64 / tp);
     Op {
         name: "lm_head",
-        flops: 2.0 * batch * h * v,
+        flops: if llmv { batch * h * v } else { 2.0 * batch * h * v },
         weight_bytes: h * v * w,
-        act_bytes: batch * h * w + batch * v * w,
+        act_bytes: if llmv { h * w + v * w } else { batch * h * w + batch * v * w },
         kv_bytes: 0.0,
         unit: Unit::Matrix,
     }
@@ -291,10 +327,11 @@ impl ServingWorkload {
             &dtype,
             tp,
             s.flash_attention,
+            s.accounting,
         ) {
             push("prefill", &op, layers);
         }
-        push("prefill", &lm_head(model, 1.0, &dtype, tp), 1.0);
+        push("prefill", &lm_head(model, 1.0, &dtype, tp, s.accounting), 1.0);
         let ctx = self.input + self.output / 2.0;
         let steps = self.output;
         for op in layer_ops(
@@ -303,10 +340,11 @@ impl ServingWorkload {
             &dtype,
             tp,
             s.flash_attention,
+            s.accounting,
         ) {
             push("decode", &op, layers * steps / b);
         }
-        push("decode", &lm_head(model, b, &dtype, tp), steps / b);
+        push("decode", &lm_head(model, b, &dtype, tp, s.accounting), steps / b);
         if s.tensor_parallel > 1 {
             let n = tp;
             let link = m.link_bandwidth(s.tensor_parallel).unwrap_or(f64::INFINITY);

@@ -1,0 +1,265 @@
+//! `tapeout run` end to end on the sample traces, `tapeout report`, `tapeout mine` and
+//! `tapeout recommend`, and pipeline configs that must fail before any work.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tapeout(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tapeout"))
+        .args(args)
+        .env_remove("TAPEOUT_LAKE")
+        .env_remove("TAPEOUT_PIPELINES")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// A pipeline over every sample trace, writing into `dir`.
+fn pipeline(dir: &Path, extra: &str) -> PathBuf {
+    let samples = root().join("sample-traces");
+    let p = dir.join("pipeline.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "name = 'test'\nlake = 'lake'\nreport = 'report'\nhardware = 'h100-sxm'\n\
+             [[source]]\npath = '{}'\n[[source]]\npath = '{}'\n{extra}",
+            samples.join("requests").display(),
+            samples.join("kineto").display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn run_twice_is_idempotent_and_the_report_is_self_contained() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pipeline(tmp.path(), "[fleet]\ncode = 2.0\n");
+    let first = tapeout(&["run", "--json", "-q", p.to_str().unwrap()]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let s1: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    // 7 request files + 3 Kineto traces; 248 request rows, 131 kernels, 405 ops, ... all land.
+    assert_eq!(s1["ingest"]["inputs"], 10);
+    assert_eq!(s1["ingest"]["rejected"], 0);
+    assert_eq!(s1["jobs_failed"].as_array().unwrap().len(), 0);
+    assert!(s1["jobs_computed"].as_u64().unwrap() >= 16);
+    let report = tmp.path().join("report");
+    let html = std::fs::read_to_string(report.join("report.html")).unwrap();
+    assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("<script"));
+    assert!(html.contains("chart chart-roofline") && html.contains("chart chart-features"));
+    // Stamped with the version and the config hash.
+    let recs1 = std::fs::read_to_string(report.join("recommendations.json")).unwrap();
+    let r1: serde_json::Value = serde_json::from_str(&recs1).unwrap();
+    assert_eq!(r1["tapeout_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(r1["config_hash"], s1["config_hash"]);
+    assert!(html.contains(s1["config_hash"].as_str().unwrap()));
+    assert_eq!(r1["recommendations"].as_array().unwrap().len(), 9);
+    assert_eq!(r1["workloads"].as_array().unwrap().len(), 8);
+    for rec in r1["recommendations"].as_array().unwrap() {
+        for e in rec["evidence"].as_array().unwrap() {
+            assert!(!e["job"].as_str().unwrap().is_empty());
+        }
+    }
+
+    let second = tapeout(&["run", "--json", "-q", p.to_str().unwrap()]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let s2: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(s2["ingest"]["rows"], 0, "nothing new the second time");
+    assert_eq!(s2["ingest"]["skipped"], 10);
+    assert_eq!(s2["jobs_computed"], 0);
+    assert_eq!(s2["lake_version"], s1["lake_version"]);
+    assert_eq!(std::fs::read_to_string(report.join("recommendations.json")).unwrap(), recs1, "same recommendations");
+
+    // `tapeout report` re-renders from the lake without recomputing.
+    let out = tmp.path().join("again");
+    let lake = tmp.path().join("lake");
+    let o = tapeout(&["report", "--lake", lake.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert_eq!(md, std::fs::read_to_string(report.join("report.md")).unwrap());
+
+    // The mined results are tables in `tapeout sql`.
+    let o = tapeout(&[
+        "sql",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "csv",
+        "select count(*) from kernel_time_buckets",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = tapeout(&[
+        "sql",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "csv",
+        "select hdr_quantile(input_tokens, 0.5) from requests where workload = 'conversation'",
+    ]);
+    // 40 conversation requests; the 20th smallest prompt is 655 tokens (exact below 2048).
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().nth(1), Some("655.0"), "{}", text(&o));
+}
+
+#[test]
+fn bad_pipelines_fail_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        ("surprise = 1\n", "unknown field `surprise`"),
+        ("[serving]\nmodel = 'gpt-9'\n", "`serving.model`: unknown model `gpt-9`; known: "),
+        ("[mining.params]\nnope = 3\n", "no selected job declares a parameter `nope`"),
+    ];
+    for (extra, want) in cases {
+        let p = pipeline(tmp.path(), extra);
+        let o = tapeout(&["run", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{extra}");
+        assert!(text(&o).contains(want), "{extra}: {}", text(&o));
+        assert!(!tmp.path().join("lake").exists(), "{extra}: work started");
+    }
+    let p = tmp.path().join("p.toml");
+    let base = std::fs::read_to_string(pipeline(tmp.path(), "")).unwrap();
+    std::fs::write(&p, base.replace("hardware = 'h100-sxm'", "hardware = 'h900'")).unwrap();
+    let o = tapeout(&["run", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("`hardware`: unknown hardware `h900`; known: a100-sxm-80gb"), "{}", text(&o));
+    std::fs::write(&p, base.replace("sample-traces/requests", "sample-traces/nowhere")).unwrap();
+    let o = tapeout(&["run", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("`source[0].path`:") && text(&o).contains("does not exist"), "{}", text(&o));
+    assert!(!tmp.path().join("lake").exists());
+}
+
+#[test]
+fn recommend_needs_a_mined_lake_and_known_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let reqs = root().join("sample-traces/requests");
+    assert!(tapeout(&["ingest", "-q", "--lake", lake.to_str().unwrap(), reqs.to_str().unwrap()]).status.success());
+    let out = tmp.path().join("out");
+    let o = tapeout(&["recommend", "--lake", lake.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("the lake was not mined yet"), "{}", text(&o));
+    let o = tapeout(&["mine", "--lake", lake.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o =
+        tapeout(&["recommend", "--lake", lake.to_str().unwrap(), "--out", out.to_str().unwrap(), "--hardware", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("unknown hardware `nope`; known: "), "{}", text(&o));
+    let o =
+        tapeout(&["recommend", "--lake", lake.to_str().unwrap(), "--out", out.to_str().unwrap(), "--model", "nope"]);
+    assert!(text(&o).contains("unknown model `nope`; known: "), "{}", text(&o));
+    let o = tapeout(&[
+        "recommend",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--hardware",
+        "a100-sxm-80gb",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("recommendations.json")).unwrap()).unwrap();
+    assert_eq!(r["hardware"]["id"], "a100-sxm-80gb");
+    let recs = r["recommendations"].as_array().unwrap();
+    assert_eq!(recs[0]["rank"], 1);
+    for key in [
+        "rank",
+        "feature",
+        "step",
+        "fleet_speedup",
+        "time_saved_fraction",
+        "per_cost",
+        "per_cost_rank",
+        "rank_stability",
+        "evidence",
+    ] {
+        assert!(recs[0].get(key).is_some(), "{key}");
+    }
+    let list = tapeout(&["recommend", "--list", "features"]);
+    let l = String::from_utf8_lossy(&list.stdout);
+    for f in [
+        "hbm_bandwidth",
+        "hbm_capacity",
+        "matrix_flops",
+        "low_precision",
+        "vector_flops",
+        "sram",
+        "interconnect",
+        "collective_offload",
+        "launch_latency",
+    ] {
+        assert!(l.contains(f), "{f}");
+    }
+}
+
+/// Issue "mining" and "recommender" on the real traces: every job runs, every result is a
+/// table, and the H100 recommendations' evidence names rows that exist in the mined tables.
+#[test]
+fn real_traces_mine_and_recommend() {
+    let Ok(real) = std::env::var("TAPEOUT_REAL_TRACES") else {
+        eprintln!("skipped: TAPEOUT_REAL_TRACES is not set");
+        return;
+    };
+    let real = PathBuf::from(real);
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let lake_s = lake.to_str().unwrap();
+    let mut args = vec!["ingest".to_string(), "-q".into(), "--lake".into(), lake_s.into()];
+    for dir in ["azure_llm_2023", "mooncake", "kineto_hta", "param_dlrm_8rank", "kineto_tb_plugin"] {
+        args.push(real.join(dir).display().to_string());
+    }
+    for dir in ["h100", "b200", "mi300", "inference"] {
+        args.push(real.join("tracelens").join(dir).display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = tapeout(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = tapeout(&["mine", "--json", "--lake", lake_s]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["failed"], 0);
+    let jobs: Vec<String> =
+        summary["jobs"].as_array().unwrap().iter().map(|j| j["job"].as_str().unwrap().to_string()).collect();
+    assert!(jobs.len() >= 16);
+    for job in &jobs {
+        let o = tapeout(&["sql", "--lake", lake_s, "--format", "csv", &format!("select count(*) from {job}")]);
+        assert!(o.status.success(), "{job}: {}", text(&o));
+        let n: u64 = String::from_utf8_lossy(&o.stdout).lines().nth(1).unwrap().parse().unwrap();
+        assert!(n > 0, "{job} has rows on the real lake");
+    }
+    let out = tmp.path().join("rec");
+    let o = tapeout(&["recommend", "--lake", lake_s, "--hardware", "h100-sxm", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("recommendations.json")).unwrap()).unwrap();
+    let mut checked = 0;
+    for rec in r["recommendations"].as_array().unwrap() {
+        for e in rec["evidence"].as_array().unwrap() {
+            let job = e["job"].as_str().unwrap();
+            assert!(jobs.iter().any(|j| j == job), "evidence names a mined job: {job}");
+            // The key's workload (and source) are rows of that table.
+            let mut cond = Vec::new();
+            for part in e["key"].as_str().unwrap().split(", ") {
+                if let Some((k, v)) = part.split_once('=')
+                    && (k == "workload" || k == "source")
+                {
+                    cond.push(format!("{k} = '{v}'"));
+                }
+            }
+            assert!(!cond.is_empty(), "{e}");
+            let q = format!("select count(*) from {job} where {}", cond.join(" and "));
+            let o = tapeout(&["sql", "--lake", lake_s, "--format", "csv", &q]);
+            let n: u64 = String::from_utf8_lossy(&o.stdout).lines().nth(1).unwrap_or("0").parse().unwrap_or(0);
+            assert!(n > 0, "no row behind evidence {e}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 10, "{checked} evidence rows checked");
+}
