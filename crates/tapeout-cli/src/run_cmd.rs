@@ -245,7 +245,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
             ..IngestOptions::default()
         };
         let input = plan.loaded.resolve(&s.path).display().to_string();
-        let summary: IngestSummary = tapeout_lake::ingest(&plan.lake, &[input.clone()], opts)
+        let summary: IngestSummary = tapeout_lake::ingest(&plan.lake, std::slice::from_ref(&input), opts)
             .await
             .with_context(|| format!("ingest of {input} into {} failed", plan.lake.display()))?;
         bar.finish();
