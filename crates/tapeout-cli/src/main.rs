@@ -5,6 +5,7 @@
 mod check_cmd;
 mod forget_cmd;
 mod fsx;
+mod gen_cmd;
 mod ingest_cmd;
 mod mine_cmd;
 mod progress;
@@ -67,6 +68,9 @@ enum Command {
     /// Rank candidate chip features (pipelines/features) by fleet time saved on a mined lake;
     /// writes recommendations.json and recommendations.md.
     Recommend(recommend_cmd::RecommendArgs),
+    /// Generate seeded traces in the real formats (request logs, Kineto) for benchmarks and
+    /// load tests.
+    Gen(gen_cmd::GenArgs),
     /// Print the canonical table schemas (the registry in schemas/).
     Schema(SchemaArgs),
     /// Verify a lake against its manifest (sizes, checksums, row counts, schema versions,
@@ -133,6 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Recommend(a) => runtime()?.block_on(recommend_cmd::run(a)),
         Command::Run(a) => runtime()?.block_on(run_cmd::run(a, cli.quiet)),
         Command::Report(a) => run_cmd::report(a),
+        Command::Gen(a) => gen_cmd::run(a),
         Command::Check(a) => check_cmd::run(a),
         Command::Forget(a) => forget_cmd::run(a),
     }

@@ -263,3 +263,42 @@ fn real_traces_mine_and_recommend() {
     }
     assert!(checked > 10, "{checked} evidence rows checked");
 }
+
+/// `tapeout gen` writes traces that ingest cleanly, with the rows asked for.
+#[test]
+fn generated_traces_ingest_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    for (fmt, file) in [("azure", "g_conv.csv"), ("burstgpt", "BurstGPT_g.csv"), ("mooncake", "g.jsonl")] {
+        let out = d.join("in").join(file);
+        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+        let o = tapeout(&[
+            "gen",
+            "requests",
+            "--format",
+            fmt,
+            "--rows",
+            "500",
+            "--seed",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let o = tapeout(&["gen", "kineto", "--ranks", "3", "--copies", "2", "--out", d.join("in/k").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let lake = d.join("lake");
+    let o = tapeout(&["ingest", "--json", "-q", "--lake", lake.to_str().unwrap(), d.join("in").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["inputs"], 6);
+    let q = |sql: &str| {
+        let o = tapeout(&["sql", "--lake", lake.to_str().unwrap(), "--format", "csv", sql]);
+        String::from_utf8_lossy(&o.stdout).lines().nth(1).unwrap_or_default().to_string()
+    };
+    assert_eq!(q("select count(*) from requests"), "1500");
+    // The template rank has 41 GPU activities; 2 copies × 3 ranks.
+    assert_eq!(q("select count(*) from kernels"), "246");
+    assert_eq!(q("select count(distinct rank) from kernels"), "3");
+}

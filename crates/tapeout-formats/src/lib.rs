@@ -21,6 +21,7 @@ pub mod kineto;
 pub mod mooncake;
 pub mod prefix;
 pub mod rows;
+pub mod synth;
 pub mod time;
 
 use arrow::array::RecordBatch;
