@@ -13,8 +13,8 @@ use crate::sql_cmd::parse_size;
 #[derive(clap::Args)]
 pub struct MineArgs {
     /// Lake directory.
-    #[arg(long, env = "TAPEOUT_LAKE")]
-    pub lake: PathBuf,
+    #[arg(long, env = "TAPEOUT_LAKE", required_unless_present = "list")]
+    pub lake: Option<PathBuf>,
     /// Only jobs whose name matches this glob (e.g. `kernel_*`); repeatable.
     #[arg(long = "jobs", value_name = "GLOB")]
     pub jobs: Vec<String>,
@@ -80,7 +80,8 @@ pub async fn run(args: MineArgs) -> anyhow::Result<u8> {
         without_results: true,
         ..Default::default()
     };
-    let session = LakeSession::open(&args.lake, opts).await?;
+    let Some(lake) = args.lake.as_ref() else { anyhow::bail!("--lake is required") };
+    let session = LakeSession::open(lake, opts).await?;
     let mine_opts = MineOptions { params: args.set.iter().cloned().collect::<BTreeMap<_, _>>(), force: args.force };
     let started = std::time::Instant::now();
     let json = args.json;

@@ -235,7 +235,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
     // 1. Ingest, one call per source (each has its own workload/format options).
     let started = Instant::now();
     let mut totals = IngestTotals::default();
-    let mut exit = 0u8;
+    let mut exit: u8;
     for s in &c.sources {
         let bar = IngestBar::new(quiet || args.json);
         let opts = IngestOptions {
@@ -257,8 +257,17 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
         for d in summary.details.iter().filter(|d| d.status == tapeout_lake::InputStatus::Rejected) {
             say(format!("rejected  {}: {}", d.path, d.reason.as_deref().unwrap_or_default()));
         }
-        exit = exit.max(summary.exit_code());
     }
+    // The run's exit code is the ingest's over all sources together (as one `tapeout ingest`).
+    exit = if totals.rejected > 0 && totals.rejected == totals.inputs {
+        1
+    } else if totals.rejected > 0 {
+        3
+    } else if totals.quarantined > 0 {
+        2
+    } else {
+        0
+    };
     let detail = format!(
         "{} inputs: {} rows landed, {} already in the lake, {} quarantined, {} rejected",
         totals.inputs, totals.rows, totals.skipped, totals.quarantined, totals.rejected

@@ -271,7 +271,9 @@ fn prune(dir: &Path, current: &str, keep: Option<&str>) {
         let name = e.file_name().to_string_lossy().to_string();
         let stem = name.strip_suffix(".parquet").or_else(|| name.strip_suffix(".json"));
         let stale_result = stem.is_some_and(|s| s.starts_with("result-") && s != current && Some(s) != keep);
-        let stale_tmp = name.ends_with(".tmp") && !name.contains(&format!(".{}.tmp", std::process::id()));
+        // Another process's temporary file may be in use: only remove ones an hour old.
+        let old = e.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|d| d.as_secs() > 3600));
+        let stale_tmp = name.ends_with(".tmp") && old;
         if stale_result || stale_tmp {
             let _ = fs::remove_file(e.path());
         }

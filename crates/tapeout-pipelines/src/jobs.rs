@@ -250,8 +250,7 @@ fn parse_param(spec: &str) -> Result<Param, String> {
     Ok(Param { name: name.to_string(), default, description })
 }
 
-/// Every job of `pipelines`, sorted by name, optionally only those whose name matches `filter`
-/// (a glob such as `kernel_*`).
+/// Every job of `pipelines`, sorted by name.
 pub fn load_all(pipelines: &Pipelines) -> Result<Vec<Job>, PipelinesError> {
     pipelines.files("sql", "sql")?.iter().map(Job::parse).collect()
 }

@@ -1,5 +1,5 @@
 //! The request-level serving model: LLM-Viewer's per-layer operator accounting (hahnyuan/
-//! LLM-Viewer, `backend/model_analyzer.py`), extended with GQA, MoE, tensor parallelism (GenZ's
+//! LLM-Viewer, `model_analyzer.py` at the repository root), extended with GQA, MoE, tensor parallelism (GenZ's
 //! two all-reduces per layer) and an efficiency factor. Formulas are in docs/model.md.
 //!
 //! A request with `input` prompt tokens and `output` generated tokens costs
