@@ -3,6 +3,7 @@
 //! documented exit codes. All real work lives in the libraries.
 
 mod check_cmd;
+mod compact_cmd;
 mod forget_cmd;
 mod fsx;
 mod gen_cmd;
@@ -79,6 +80,10 @@ enum Command {
     /// Remove ingested inputs from a lake: their rows, quarantine records and manifest entries
     /// (one commit). Re-ingesting the file afterwards lands it again.
     Forget(forget_cmd::ForgetArgs),
+    /// Merge each partition's small files into files of about --target-file-mib (rows and
+    /// values unchanged; one commit; replaced files removed after it). `forget` still removes
+    /// one input's rows from a merged file.
+    Compact(compact_cmd::CompactArgs),
 }
 
 #[derive(clap::Args)]
@@ -140,6 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Gen(a) => gen_cmd::run(a),
         Command::Check(a) => check_cmd::run(a),
         Command::Forget(a) => forget_cmd::run(a),
+        Command::Compact(a) => compact_cmd::run(a),
     }
 }
 

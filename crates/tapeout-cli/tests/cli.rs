@@ -621,3 +621,157 @@ fn concurrent_ingests_serialize_on_the_lock() {
     let o = tapeout(&["sql", "--lake", &l, "--format", "csv", "select count(*) from requests"]);
     assert_eq!(stdout(&o).lines().nth(1), Some("194"));
 }
+
+/// `tapeout sql` while an ingest commits one input after another: every query sees whole
+/// inputs only (each file's full row count or nothing: one manifest version, never a mix), and
+/// the versions it sees never go backwards.
+#[test]
+fn queries_during_an_ingest_see_whole_inputs_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let l = lake.to_str().unwrap().to_string();
+    let mut inputs = Vec::new();
+    for seed in 1..=6u64 {
+        let out = tmp.path().join(format!("gen{seed}_code.csv"));
+        let rows = (40_000 + seed * 1000).to_string();
+        let g = tapeout(&[
+            "gen",
+            "requests",
+            "--profile",
+            "code",
+            "--rows",
+            &rows,
+            "--seed",
+            &seed.to_string(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(g.status.success(), "{}", stderr(&g));
+        inputs.push(out);
+    }
+    let want: BTreeMap<String, u64> =
+        (0..inputs.len()).map(|i| (format!("gen{}_code.csv", i + 1), 41_000 + i as u64 * 1000)).collect();
+    let mut ingest = Command::new(env!("CARGO_BIN_EXE_tapeout"));
+    ingest.args(["ingest", "-q", "--jobs", "1", "--lake", &l]).args(&inputs).env_remove("TAPEOUT_LAKE");
+    let mut child = ingest.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let q = "select file, count(*) as n from requests group by file order by file";
+    let (mut seen, mut last_total, mut queries) = (Vec::new(), 0u64, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let done = child.try_wait().unwrap().is_some();
+        if lake.join("_manifest/00000000000000000001.json").exists() {
+            let o = tapeout(&["sql", "--lake", &l, "--format", "csv", q]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            queries += 1;
+            let mut total = 0;
+            for line in stdout(&o).lines().skip(1) {
+                let (file, n) = line.rsplit_once(',').unwrap();
+                let n: u64 = n.parse().unwrap();
+                let file = file.rsplit('/').next().unwrap();
+                assert_eq!(want.get(file), Some(&n), "a query saw part of {file}: {n} rows");
+                total += n;
+            }
+            assert!(total >= last_total, "a later query saw fewer rows ({total} < {last_total})");
+            last_total = total;
+            seen.push(total);
+        }
+        if done || std::time::Instant::now() > deadline {
+            break;
+        }
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(queries > 0);
+    let o = tapeout(&["sql", "--lake", &l, "--format", "csv", "select count(*) from requests"]);
+    assert_eq!(stdout(&o).lines().nth(1), Some(want.values().sum::<u64>().to_string().as_str()));
+    eprintln!("{queries} queries during the ingest saw row totals {seen:?}");
+}
+
+/// `compact` on a real-trace lake (the 8-rank DLRM set and the HTA traces, each trace one file
+/// per table): far fewer files, the same rows per table and the same sums, `check` healthy;
+/// `forget` of one trace afterwards removes exactly its rows from the merged files.
+#[test]
+fn compact_on_a_real_trace_lake_keeps_every_row() {
+    let Some(root) = real_traces() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let l = lake.to_str().unwrap();
+    let dlrm = root.join("param_dlrm_8rank");
+    let o = tapeout(&[
+        "ingest",
+        "-q",
+        "--lake",
+        l,
+        dlrm.to_str().unwrap(),
+        root.join("kineto_hta").to_str().unwrap(),
+        root.join("azure_llm_2023").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let figures = || {
+        let q = "select 'kernels', count(*), sum(dur_ns) from kernels union all \
+                 select 'ops', count(*), sum(dur_ns) from ops union all \
+                 select 'traces', count(*), sum(events) from traces union all \
+                 select 'devices', count(*), 0 from devices union all \
+                 select 'collectives', count(*), sum(dur_ns) from collectives union all \
+                 select 'requests', count(*), sum(input_tokens) from requests order by 1";
+        stdout(&tapeout(&["sql", "--lake", l, "--format", "csv", q]))
+    };
+    let files = |r: &serde_json::Value| r["report"]["files"].as_u64().unwrap();
+    let before = figures();
+    let c0 = json(&tapeout(&["check", "--lake", l, "--json"]));
+    fn parquet_dirs(dir: &Path, out: &mut std::collections::BTreeSet<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() && !p.ends_with("_mined") {
+                parquet_dirs(&p, out);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.insert(dir.to_path_buf());
+            }
+        }
+    }
+    let mut partition_dirs = std::collections::BTreeSet::new();
+    parquet_dirs(&lake, &mut partition_dirs);
+    assert_eq!(c0["healthy"], true);
+
+    let dry = json(&tapeout(&["compact", "--lake", l, "--dry-run", "--json"]));
+    assert_eq!(dry["files_before"].as_u64(), Some(files(&c0)));
+    assert_eq!(json(&tapeout(&["check", "--lake", l, "--json"]))["report"]["files"], c0["report"]["files"]);
+    let r = json(&tapeout(&["compact", "--lake", l, "--json"]));
+    assert_eq!(r["files_after"], dry["files_after"], "the dry run plans what the run does");
+    assert_eq!(r["rows"], c0["report"]["rows"]);
+    let c1 = json(&tapeout(&["check", "--lake", l, "--json"]));
+    assert_eq!(c1["healthy"], true, "{c1}");
+    assert_eq!(
+        (c1["report"]["rows"].clone(), files(&c1)),
+        (c0["report"]["rows"].clone(), r["files_after"].as_u64().unwrap())
+    );
+    // Every file of these traces is small: each partition directory ends with one file.
+    assert_eq!(files(&c1), partition_dirs.len() as u64, "{} files -> {}", files(&c0), files(&c1));
+    assert!(files(&c1) < files(&c0));
+    assert_eq!(figures(), before);
+
+    // forget one rank of the DLRM set: its rows, per table, leave the merged files.
+    let rank3 = std::fs::read_dir(&dlrm)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("worker3_"))
+        .unwrap();
+    let per_table = |extra: &str| {
+        let q = format!(
+            "select (select count(*) from kernels {extra}) as k, (select count(*) from ops {extra}) as o, \
+             (select count(*) from collectives {extra}) as c"
+        );
+        stdout(&tapeout(&["sql", "--lake", l, "--format", "csv", &q])).lines().nth(1).unwrap().to_string()
+    };
+    let name = rank3.file_name().unwrap().to_string_lossy().to_string();
+    let all = per_table("");
+    let others = per_table(&format!("where file not like '%{name}'"));
+    let f = tapeout(&["forget", "--lake", l, rank3.to_str().unwrap()]);
+    assert_eq!(f.status.code(), Some(0), "{}", stderr(&f));
+    assert_ne!(all, others);
+    assert_eq!(per_table(""), others);
+    assert_eq!(json(&tapeout(&["check", "--lake", l, "--json"]))["healthy"], true);
+    // And it lands again exactly.
+    assert_eq!(tapeout(&["ingest", "-q", "--lake", l, rank3.to_str().unwrap()]).status.code(), Some(0));
+    assert_eq!(per_table(""), all);
+    assert_eq!(figures(), before);
+}

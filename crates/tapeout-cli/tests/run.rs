@@ -239,29 +239,46 @@ fn real_traces_mine_and_recommend() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let r: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("recommendations.json")).unwrap()).unwrap();
-    let mut checked = 0;
+    let sql_f64 = |q: &str| -> Option<f64> {
+        let o = tapeout(&["sql", "--lake", lake_s, "--format", "csv", q]);
+        assert!(o.status.success(), "{q}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).lines().nth(1).and_then(|v| v.parse().ok())
+    };
+    let (mut checked, mut values_checked) = (0, 0);
     for rec in r["recommendations"].as_array().unwrap() {
-        for e in rec["evidence"].as_array().unwrap() {
+        let evidence = rec["evidence"].as_array().unwrap();
+        if rec["time_saved_fraction"].as_f64().unwrap() > 0.0 {
+            assert!(!evidence.is_empty(), "{} saves time but names no evidence", rec["feature"]);
+        }
+        for e in evidence {
             let job = e["job"].as_str().unwrap();
             assert!(jobs.iter().any(|j| j == job), "evidence names a mined job: {job}");
-            // The key's workload (and source) are rows of that table.
+            // Every part of the key is a condition on that table's rows.
             let mut cond = Vec::new();
             for part in e["key"].as_str().unwrap().split(", ") {
-                if let Some((k, v)) = part.split_once('=')
-                    && (k == "workload" || k == "source")
-                {
+                if let Some((k, v)) = part.split_once('≠') {
+                    cond.push(format!("{k} <> '{v}'"));
+                } else if let Some((k, v)) = part.split_once('=') {
                     cond.push(format!("{k} = '{v}'"));
                 }
             }
             assert!(!cond.is_empty(), "{e}");
-            let q = format!("select count(*) from {job} where {}", cond.join(" and "));
-            let o = tapeout(&["sql", "--lake", lake_s, "--format", "csv", &q]);
-            let n: u64 = String::from_utf8_lossy(&o.stdout).lines().nth(1).unwrap_or("0").parse().unwrap_or(0);
-            assert!(n > 0, "no row behind evidence {e}");
+            let filter = cond.join(" and ");
+            let n = sql_f64(&format!("select count(*) from {job} where {filter}")).unwrap_or(0.0);
+            assert!(n > 0.0, "no row behind evidence {e}");
             checked += 1;
+            // A summed column's value is the sum over exactly those rows.
+            let column = e["column"].as_str().unwrap();
+            if let Some((col, _)) = column.split_once(" (Σ") {
+                let want = e["value"].as_f64().unwrap();
+                let got = sql_f64(&format!("select cast(sum({col}) as double) from {job} where {filter}")).unwrap();
+                assert!((got - want).abs() <= 1e-6 * want.abs().max(1.0), "{e}: the rows sum to {got}");
+                values_checked += 1;
+            }
         }
     }
     assert!(checked > 10, "{checked} evidence rows checked");
+    assert!(values_checked > 5, "{values_checked} evidence values recomputed");
 }
 
 /// `tapeout gen` writes traces that ingest cleanly, with the rows asked for.

@@ -492,8 +492,30 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
             }
             return report;
         }
-        let r = publish(&staged)
-            .and_then(|()| manifest::commit(&shared.lake, st.version + 1, "ingest", vec![entry], removed));
+        // A replaced input that shares files with others (after a compact) leaves them
+        // rewritten without its rows, their other owners re-committed in this same commit.
+        let released = match hashed.replaces().filter(|e| e.outputs.iter().any(|o| o.row_offset.is_some())) {
+            Some(old) => manifest::load(&shared.lake, None).and_then(|snap| {
+                crate::compact::release(&shared.lake, &snap, &std::iter::once(old.input_hash.clone()).collect())
+            }),
+            None => Ok(crate::compact::Release::default()),
+        };
+        let r = released.and_then(|rel| {
+            let mut removed = removed;
+            removed.extend(rel.updated.iter().map(|e| e.input_hash.clone()));
+            let mut add = vec![entry];
+            add.extend(rel.updated);
+            let r = publish(&rel.staged)
+                .and_then(|()| publish(&staged))
+                .and_then(|()| manifest::commit(&shared.lake, st.version + 1, "ingest", add, removed));
+            if r.is_err() {
+                discard(&rel.staged);
+                for s in &rel.staged {
+                    let _ = std::fs::remove_file(&s.final_path);
+                }
+            }
+            r
+        });
         if let Ok(v) = r {
             st.version = v;
             st.known_content.insert(landed.content_hash.clone(), shown.clone());
@@ -507,6 +529,13 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
         }
         unclaim(&input_hash);
         return rejected(shown, Some(format), Some(input_hash), format!("commit failed: {e}"));
+    }
+    // The replaced input's files (its own, and shared ones rewritten above) are no longer
+    // named by the manifest: delete them now rather than leave them for the next writer.
+    if let Some(old) = hashed.replaces() {
+        for o in &old.outputs {
+            let _ = std::fs::remove_file(shared.lake.join(&o.path));
+        }
     }
     tracing::info!(input = %shown, rows = landed.rows, quarantined = landed.quarantined, files = staged.len(), "input committed");
     InputReport {

@@ -7,7 +7,8 @@
 //!   ([`writer::TableWriter`]) and commits each input to the [`manifest`].
 //! - [`manifest`] is the source of truth: a file is part of the lake only once a commit names
 //!   it. [`manifest::load`] gives the [`manifest::Snapshot`] readers pin.
-//! - [`lock::LakeLock`] serializes writers; [`repair`] removes what an interrupted one left.
+//! - [`lock::LakeLock`] serializes writers; [`repair`] removes what an interrupted one left
+//!   and checks the lake; [`compact`] merges small files (files then shared by several inputs).
 //!
 //! Layout:
 //! ```text
@@ -17,6 +18,7 @@
 //! LAKE/_manifest/lock                          writers' advisory lock
 //! ```
 
+pub mod compact;
 pub mod fsutil;
 pub mod ingest;
 pub mod kineto;

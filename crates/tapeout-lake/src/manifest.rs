@@ -22,8 +22,11 @@ use crate::LakeError;
 
 /// Directory of the commit log, relative to the lake root.
 pub const MANIFEST_DIR: &str = "_manifest";
-/// Format version of commit files; bumped only for incompatible changes.
-pub const MANIFEST_FORMAT: u32 = 1;
+/// Newest format of commit files this tapeout reads; bumped only for incompatible changes.
+/// Format 2 adds [`OutputFile::row_offset`] (files shared by several inputs, written by
+/// `compact`); a commit is written as format 1 unless it needs that, so older readers keep
+/// reading lakes that were never compacted.
+pub const MANIFEST_FORMAT: u32 = 2;
 
 /// One Parquet file a commit made visible.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,9 +36,14 @@ pub struct OutputFile {
     pub path: String,
     /// Table the file belongs to.
     pub table: String,
-    /// Rows in the file.
+    /// Rows of the file that belong to this input: all of them, unless `row_offset` is set.
     pub rows: u64,
-    /// Size in bytes.
+    /// Set when the file is shared by several inputs (a `compact` merged their small files):
+    /// this input's rows are `row_offset .. row_offset + rows` of the file, in file order.
+    /// Absent: the input owns the whole file. (Manifest format 2.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_offset: Option<u64>,
+    /// Size in bytes (of the whole file).
     pub bytes: u64,
     /// BLAKE3 of the file's bytes, hex.
     pub blake3: String,
@@ -125,13 +133,55 @@ pub struct Snapshot {
     pub inputs: BTreeMap<String, InputEntry>,
 }
 
+/// One committed data file with every input that owns rows of it (most files have one owner;
+/// a compacted file has several).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataFile {
+    /// Path relative to the lake root.
+    pub path: String,
+    pub table: String,
+    /// Rows of the file: the sum over its owners.
+    pub rows: u64,
+    pub bytes: u64,
+    pub blake3: String,
+    pub schema_version: u32,
+    /// (input hash, first row, rows) per owned range, by first row.
+    pub owners: Vec<(String, u64, u64)>,
+}
+
 impl Snapshot {
-    /// Every committed data file.
+    /// Every committed (input, file) pair: a file shared by several inputs appears once per
+    /// owner, with that owner's rows. See [`Snapshot::data_files`] for each file once.
     pub fn files(&self) -> impl Iterator<Item = &OutputFile> {
         self.inputs.values().flat_map(|i| i.outputs.iter())
     }
 
-    /// Committed files of one table.
+    /// Each committed data file once, by path, with its owners.
+    pub fn data_files(&self) -> Vec<DataFile> {
+        let mut by_path: BTreeMap<&str, DataFile> = BTreeMap::new();
+        for (hash, input) in &self.inputs {
+            for o in &input.outputs {
+                let f = by_path.entry(o.path.as_str()).or_insert_with(|| DataFile {
+                    path: o.path.clone(),
+                    table: o.table.clone(),
+                    rows: 0,
+                    bytes: o.bytes,
+                    blake3: o.blake3.clone(),
+                    schema_version: o.schema_version,
+                    owners: Vec::new(),
+                });
+                f.rows += o.rows;
+                f.owners.push((hash.clone(), o.row_offset.unwrap_or(0), o.rows));
+            }
+        }
+        let mut files: Vec<DataFile> = by_path.into_values().collect();
+        for f in &mut files {
+            f.owners.sort_by_key(|o| o.1);
+        }
+        files
+    }
+
+    /// Committed (input, file) pairs of one table.
     pub fn table_files<'a>(&'a self, table: &'a str) -> impl Iterator<Item = &'a OutputFile> + 'a {
         self.files().filter(move |f| f.table == table)
     }
@@ -217,8 +267,9 @@ pub fn commit(
 ) -> Result<u64, LakeError> {
     let dir = lake.join(MANIFEST_DIR);
     fs::create_dir_all(&dir).map_err(|e| LakeError::io(&dir, e))?;
+    let shares_files = add.iter().flat_map(|i| &i.outputs).any(|o| o.row_offset.is_some());
     let c = Commit {
-        format: MANIFEST_FORMAT,
+        format: if shares_files { 2 } else { 1 },
         version: expected_version,
         operation: operation.to_string(),
         tapeout_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -136,8 +136,22 @@ pub fn check(lake: &Path) -> Result<CheckReport, LakeError> {
     let mut rows = 0u64;
     let mut files = 0usize;
     let problem = |path: &str, kind, detail: String| Problem { path: path.to_string(), kind, detail };
-    for f in snapshot.files() {
+    for f in snapshot.data_files() {
         files += 1;
+        // The owners' runs must not overlap; with the row count below they then tile the file.
+        for w in f.owners.windows(2) {
+            if w[0].1 + w[0].2 > w[1].1 {
+                problems.push(problem(
+                    &f.path,
+                    ProblemKind::RowCountMismatch,
+                    format!(
+                        "inputs {} and {} claim overlapping rows",
+                        &w[0].0[..16.min(w[0].0.len())],
+                        &w[1].0[..16.min(w[1].0.len())]
+                    ),
+                ));
+            }
+        }
         let p = lake.join(&f.path);
         let meta = match fs::metadata(&p) {
             Ok(m) => m,
@@ -230,7 +244,9 @@ pub struct Forgotten {
 
 /// Removes inputs from the lake: every input ingested from one of `targets` (paths, resolved to
 /// absolute like `ingest` does) or whose `input_hash` starts with one of them (at least 8 hex
-/// digits). One commit removes them all, then their files are deleted. Holds the lake lock.
+/// digits). One commit removes them all, then their files are deleted. Files they share with
+/// other inputs (compacted files) are first rewritten without their rows, and the other
+/// owners re-committed in that same commit. Holds the lake lock.
 pub fn forget(lake: &Path, targets: &[String], wait: bool) -> Result<Forgotten, LakeError> {
     let _lock = crate::lock::LakeLock::acquire(lake, wait, |_| {})?;
     let snapshot = crate::manifest::load(lake, None)?;
@@ -254,13 +270,33 @@ pub fn forget(lake: &Path, targets: &[String], wait: bool) -> Result<Forgotten, 
         });
     }
     let hashes: Vec<String> = matched.iter().map(|e| e.input_hash.clone()).collect();
-    let version = crate::manifest::commit(lake, snapshot.version + 1, "forget", vec![], hashes)?;
+    // Files they share with inputs that stay (after a compact) are rewritten without them.
+    let leaving: HashSet<String> = hashes.iter().cloned().collect();
+    let released = crate::compact::release(lake, &snapshot, &leaving)?;
+    let mut removes = hashes;
+    removes.extend(released.updated.iter().map(|e| e.input_hash.clone()));
+    let published = crate::writer::publish(&released.staged)
+        .and_then(|()| crate::manifest::commit(lake, snapshot.version + 1, "forget", released.updated, removes));
+    let version = match published {
+        Ok(v) => v,
+        Err(e) => {
+            crate::writer::discard(&released.staged);
+            for s in &released.staged {
+                let _ = fs::remove_file(&s.final_path);
+            }
+            return Err(e);
+        }
+    };
     let mut report = Forgotten { manifest_version: version, ..Forgotten::default() };
+    let mut deleted: HashSet<&str> = HashSet::new();
     for e in matched {
         report.inputs.push(e.path.clone());
         report.rows += e.rows;
         report.quarantined += e.quarantined;
         for f in &e.outputs {
+            if !deleted.insert(f.path.as_str()) {
+                continue;
+            }
             let p = lake.join(&f.path);
             match fs::remove_file(&p) {
                 Ok(()) => report.files += 1,

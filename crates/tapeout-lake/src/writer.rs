@@ -97,38 +97,12 @@ impl TableWriter {
     /// A writer for `table`; `tag` (the input hash prefix) names the files.
     pub fn new(lake: &Path, table: &'static TableDef, tag: &str) -> Self {
         let sort_idx = table.sort_key.as_deref().and_then(|k| table.file_column_index(k));
-        let mut props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
-            .set_statistics_enabled(EnabledStatistics::Page)
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_created_by(format!("tapeout {}", env!("CARGO_PKG_VERSION")))
-            .set_key_value_metadata(Some(vec![
-                KeyValue::new(TABLE_KEY.to_string(), table.name.clone()),
-                KeyValue::new(SCHEMA_VERSION_KEY.to_string(), table.version.to_string()),
-            ]));
-        // Sorted timestamps and line numbers are near-arithmetic sequences: delta encoding stores
-        // them in a few bits per value, where a dictionary would only be built and thrown away.
-        for name in table.sort_key.iter().map(String::as_str).chain(["line", "event_index", "start_ns"]) {
-            if table.file_column_index(name).is_some() {
-                let col = ColumnPath::from(name);
-                props = props
-                    .set_column_dictionary_enabled(col.clone(), false)
-                    .set_column_encoding(col, Encoding::DELTA_BINARY_PACKED);
-            }
-        }
-        if let Some(i) = sort_idx {
-            props = props.set_sorting_columns(Some(vec![SortingColumn {
-                column_idx: i as i32,
-                descending: false,
-                nulls_first: false,
-            }]));
-        }
         TableWriter {
             lake: lake.to_path_buf(),
             table,
             tag: tag.to_string(),
             sort_idx,
-            props: props.build(),
+            props: writer_properties(table, table.version, true),
             partitions: BTreeMap::new(),
             seq: 0,
             staged: Vec::new(),
@@ -267,6 +241,40 @@ impl TableWriter {
     }
 }
 
+/// The Parquet settings of every lake file of `table`: zstd, page statistics, delta encoding
+/// for near-arithmetic columns, the table name and `schema_version` in the key-value metadata.
+/// `sorted` declares the table's sort key as the file's sorting column (true for files an
+/// ingest wrote; a compacted file is a concatenation of sorted runs, so it claims no order).
+pub(crate) fn writer_properties(table: &TableDef, schema_version: u32, sorted: bool) -> WriterProperties {
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_created_by(format!("tapeout {}", env!("CARGO_PKG_VERSION")))
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new(TABLE_KEY.to_string(), table.name.clone()),
+            KeyValue::new(SCHEMA_VERSION_KEY.to_string(), schema_version.to_string()),
+        ]));
+    // Sorted timestamps and line numbers are near-arithmetic sequences: delta encoding stores
+    // them in a few bits per value, where a dictionary would only be built and thrown away.
+    for name in table.sort_key.iter().map(String::as_str).chain(["line", "event_index", "start_ns"]) {
+        if table.file_column_index(name).is_some() {
+            let col = ColumnPath::from(name);
+            props = props
+                .set_column_dictionary_enabled(col.clone(), false)
+                .set_column_encoding(col, Encoding::DELTA_BINARY_PACKED);
+        }
+    }
+    if sorted && let Some(i) = table.sort_key.as_deref().and_then(|k| table.file_column_index(k)) {
+        props = props.set_sorting_columns(Some(vec![SortingColumn {
+            column_idx: i as i32,
+            descending: false,
+            nulls_first: false,
+        }]));
+    }
+    props.build()
+}
+
 fn close(open: OpenFile, table: &TableDef, lake: &Path) -> Result<StagedFile, LakeError> {
     let file = open.writer.into_inner().map_err(|e| LakeError::parquet(&open.tmp, e))?;
     let (bytes, blake3) = file.finish().map_err(|e| LakeError::io(&open.tmp, e))?;
@@ -280,6 +288,7 @@ fn close(open: OpenFile, table: &TableDef, lake: &Path) -> Result<StagedFile, La
             bytes,
             blake3,
             schema_version: table.version,
+            row_offset: None,
         },
     })
 }
