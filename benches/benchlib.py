@@ -22,6 +22,20 @@ def parse_time_v(report: str) -> tuple[float, int]:
     return secs, int(rss.group(1))
 
 
+def timed(cmd: list[str], work: str) -> tuple[float, int, str]:
+    """Run cmd under /usr/bin/time -v; return (wall s, max RSS KiB, stdout). Exits on rc != 0."""
+    import shlex
+    report_path = os.path.join(work, "time-v.txt")
+    proc = subprocess.run(["/usr/bin/time", "-v", "-o", report_path, *cmd],
+                          capture_output=True, text=True)
+    with open(report_path, encoding="utf-8") as f:
+        report = f.read()
+    if proc.returncode != 0:
+        sys.exit(f"`{shlex.join(cmd)}` exited {proc.returncode}\n{proc.stderr[-4000:]}")
+    wall, rss = parse_time_v(report)
+    return wall, rss, proc.stdout
+
+
 def host_facts(binary: str) -> dict:
     """CPU model, core count, memory, kernel and the tapeout binary's version."""
     cpu = "unknown"

@@ -39,7 +39,7 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from benchlib import host_facts, parse_time_v
+from benchlib import host_facts, timed
 
 TICKS_PER_SEC = 10_000_000  # the Azure CSVs carry 7 fraction digits: 100 ns ticks
 HEADER = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
@@ -156,19 +156,6 @@ def input_facts(path: str, rows: int, base: list[tuple[int, str]]) -> dict:
 # --------------------------------------------------------------------------------------
 # 2./3. Timed runs
 # --------------------------------------------------------------------------------------
-
-def timed(cmd: list[str], work: str) -> tuple[float, int, str]:
-    """Run cmd under /usr/bin/time -v; return (wall s, max RSS KiB, stdout). Fails on rc != 0."""
-    report_path = os.path.join(work, "time-v.txt")
-    proc = subprocess.run(["/usr/bin/time", "-v", "-o", report_path, *cmd],
-                          capture_output=True, text=True)
-    with open(report_path, encoding="utf-8") as f:
-        report = f.read()
-    if proc.returncode != 0:
-        sys.exit(f"`{' '.join(cmd)}` exited {proc.returncode}\n{proc.stderr[-4000:]}")
-    wall, rss = parse_time_v(report)
-    return wall, rss, proc.stdout
-
 
 def run_tapeout(binary: str, csv: str, lake: str, work: str) -> dict:
     shutil.rmtree(lake, ignore_errors=True)

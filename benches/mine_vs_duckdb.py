@@ -66,7 +66,7 @@ import subprocess
 import sys
 import time
 
-from benchlib import host_facts, parse_time_v
+from benchlib import host_facts, timed
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET_RATIO = 1.2
@@ -129,19 +129,6 @@ def run(cmd: list[str], ok_codes=(0,)) -> subprocess.CompletedProcess:
     if proc.returncode not in ok_codes:
         sys.exit(f"`{shlex.join(cmd)}` exited {proc.returncode}\n{proc.stderr[-4000:]}")
     return proc
-
-
-def timed(cmd: list[str], work: str) -> tuple[float, int, str]:
-    """Run cmd under /usr/bin/time -v; return (wall s, max RSS KiB, stdout). Fails on rc != 0."""
-    report_path = os.path.join(work, "time-v.txt")
-    proc = subprocess.run(["/usr/bin/time", "-v", "-o", report_path, *cmd],
-                          capture_output=True, text=True)
-    with open(report_path, encoding="utf-8") as f:
-        report = f.read()
-    if proc.returncode != 0:
-        sys.exit(f"`{shlex.join(cmd)}` exited {proc.returncode}\n{proc.stderr[-4000:]}")
-    wall, rss = parse_time_v(report)
-    return wall, rss, proc.stdout
 
 
 # --------------------------------------------------------------------------------------

@@ -269,9 +269,18 @@ fn real_traces_mine_and_recommend() {
             checked += 1;
             // A summed column's value is the sum over exactly those rows.
             let column = e["column"].as_str().unwrap();
-            if let Some((col, _)) = column.split_once(" (Σ") {
+            if let Some((col, how)) = column.split_once(" (Σ") {
                 let want = e["value"].as_f64().unwrap();
-                let got = sql_f64(&format!("select cast(sum({col}) as double) from {job} where {filter}")).unwrap();
+                // "Σ over ranks": a per-rank figure repeated on each of the rank's rows.
+                let q = if how.starts_with(" over ranks") {
+                    format!(
+                        "select cast(sum(v) as double) from (select file, rank, max({col}) as v from {job} \
+                         where {filter} group by file, rank)"
+                    )
+                } else {
+                    format!("select cast(sum({col}) as double) from {job} where {filter}")
+                };
+                let got = sql_f64(&q).unwrap();
                 assert!((got - want).abs() <= 1e-6 * want.abs().max(1.0), "{e}: the rows sum to {got}");
                 values_checked += 1;
             }
