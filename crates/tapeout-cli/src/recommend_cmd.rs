@@ -70,6 +70,10 @@ pub struct RecommendSettings {
     /// Decode batch for every request workload (default: measured mean concurrency).
     pub batch: Option<f64>,
     pub measured: MeasuredAssumptions,
+    /// Feature ids to rank (empty: all).
+    pub features: Vec<String>,
+    /// Relative cost overrides by feature id.
+    pub feature_costs: BTreeMap<String, f64>,
 }
 
 impl RecommendSettings {
@@ -82,6 +86,8 @@ impl RecommendSettings {
             serving: Serving { compute_efficiency: 0.7, memory_efficiency: 0.85, ..Serving::default() },
             batch: None,
             measured: MeasuredAssumptions::default(),
+            features: Vec::new(),
+            feature_costs: BTreeMap::new(),
         }
     }
 }
@@ -144,7 +150,18 @@ pub async fn build(
         })
     };
     find_model(&settings.model)?;
-    let feats = features::load_all(pipelines)?;
+    let mut feats = features::load_all(pipelines)?;
+    if !settings.features.is_empty() {
+        feats.retain(|f| settings.features.contains(&f.id));
+    }
+    for f in &mut feats {
+        if let Some(c) = settings.feature_costs.get(&f.id) {
+            f.cost = *c;
+        }
+    }
+    if feats.is_empty() {
+        bail!("no candidate feature to rank (the selection matches none)");
+    }
     let mined = read_mined(session).await?;
     let mut warnings = Vec::new();
     let mut workloads = Vec::new();

@@ -145,7 +145,15 @@ fn plan(path: &Path) -> anyhow::Result<Plan> {
             bail!("{file}: `{key}.path`: {} does not exist (no file, directory or glob match)", p.display());
         }
     }
-    features::load_all(&pipelines)?;
+    let known_features = features::load_all(&pipelines)?;
+    let feature_ids: Vec<&str> = known_features.iter().map(|f| f.id.as_str()).collect();
+    for (key, id) in
+        c.features.ids.iter().map(|i| ("features.ids", i)).chain(c.features.cost.keys().map(|i| ("features.cost", i)))
+    {
+        if !feature_ids.contains(&id.as_str()) {
+            bail!("{file}: `{key}`: unknown feature `{id}`; known: {}", feature_ids.join(", "));
+        }
+    }
     let mut all_jobs = jobs::load_all(&pipelines)?;
     if !c.mining.jobs.is_empty() {
         for g in &c.mining.jobs {
@@ -181,6 +189,8 @@ fn plan(path: &Path) -> anyhow::Result<Plan> {
         ..settings.serving
     };
     settings.batch = c.serving.batch;
+    settings.features = c.features.ids.clone();
+    settings.feature_costs = c.features.cost.clone();
     Ok(Plan {
         lake: loaded.resolve(&c.lake),
         report: loaded.resolve(&c.report),

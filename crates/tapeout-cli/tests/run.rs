@@ -114,12 +114,16 @@ fn bad_pipelines_fail_before_any_work() {
         ("surprise = 1\n", "unknown field `surprise`"),
         ("[serving]\nmodel = 'gpt-9'\n", "`serving.model`: unknown model `gpt-9`; known: "),
         ("[mining.params]\nnope = 3\n", "no selected job declares a parameter `nope`"),
+        ("[features]\nids = ['warp_drive']\n", "`features.ids`: unknown feature `warp_drive`; known: hbm_bandwidth"),
+        ("[features.cost]\nsram = -1\n", "`features.cost.sram`: must be a positive number, got -1"),
+        ("[features]\nrank = 1\n", "unknown field `rank`"),
     ];
     for (extra, want) in cases {
         let p = pipeline(tmp.path(), extra);
         let o = tapeout(&["run", p.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(1), "{extra}");
         assert!(text(&o).contains(want), "{extra}: {}", text(&o));
+        assert!(text(&o).contains(p.to_str().unwrap()), "{extra}: the message names the file: {}", text(&o));
         assert!(!tmp.path().join("lake").exists(), "{extra}: work started");
     }
     let p = tmp.path().join("p.toml");
@@ -133,6 +137,67 @@ fn bad_pipelines_fail_before_any_work() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("`source[0].path`:") && text(&o).contains("does not exist"), "{}", text(&o));
     assert!(!tmp.path().join("lake").exists());
+}
+
+/// A new input between runs lands alone and the jobs rerun on the new lake version; a source
+/// with quarantined records makes the run exit 2, one with a rejected input 3; `[features]`
+/// limits the ranking and overrides costs.
+#[test]
+fn runs_are_incremental_exit_like_ingest_and_select_features() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inbox = tmp.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    std::fs::copy(root().join("sample-traces/requests/AzureLLMInferenceTrace_code.csv"), inbox.join("a_code.csv"))
+        .unwrap();
+    let p = tmp.path().join("p.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "name = 'inc'\nlake = 'lake'\nreport = 'report'\nhardware = 'a100-sxm-80gb'\n\
+             [[source]]\npath = '{}'\n[[source]]\npath = '{}'\n\
+             [features]\nids = ['hbm_bandwidth', 'matrix_flops', 'launch_latency']\n\
+             [features.cost]\nmatrix_flops = 0.25\n",
+            inbox.display(),
+            root().join("sample-traces/kineto/train_2rank").display()
+        ),
+    )
+    .unwrap();
+    let run = || {
+        let o = tapeout(&["run", "--json", "-q", p.to_str().unwrap()]);
+        let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+        (o.status.code(), s)
+    };
+    let (code, s1) = run();
+    assert_eq!(code, Some(0), "{s1}");
+    assert_eq!((s1["ingest"]["inputs"].as_u64(), s1["ingest"]["rows"].as_u64().map(|r| r > 0)), (Some(3), Some(true)));
+    let recs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("report/recommendations.json")).unwrap()).unwrap();
+    let mut ids: Vec<&str> =
+        recs["recommendations"].as_array().unwrap().iter().map(|r| r["feature"].as_str().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, ["hbm_bandwidth", "launch_latency", "matrix_flops"]);
+    let mf = recs["recommendations"].as_array().unwrap().iter().find(|r| r["feature"] == "matrix_flops").unwrap();
+    assert_eq!(mf["cost"], 0.25);
+
+    // A new file with one bad line: only it lands, jobs rerun on the new version, exit 2.
+    let mut text_new = std::fs::read_to_string(root().join("sample-traces/requests/AzureLLMInferenceTrace_code.csv"))
+        .unwrap()
+        .replace("2023-11-16", "2023-11-17");
+    let good_records = text_new.lines().count() as u64 - 1;
+    text_new.push_str("2023-11-17 18:30:00.0000000,-1,2\n");
+    std::fs::write(inbox.join("b_code.csv"), text_new).unwrap();
+    let (code, s2) = run();
+    assert_eq!(code, Some(2), "{s2}");
+    assert_eq!((s2["ingest"]["skipped"].as_u64(), s2["ingest"]["quarantined"].as_u64()), (Some(3), Some(1)), "{s2}");
+    assert_eq!(s2["ingest"]["rows"].as_u64(), Some(good_records), "{s2}");
+    assert!(s2["lake_version"].as_u64() > s1["lake_version"].as_u64());
+    assert!(s2["jobs_computed"].as_u64().unwrap() >= 16, "{s2}");
+    // A file that is not a trace: the rest is skipped, exit 3.
+    std::fs::write(inbox.join("c_code.csv"), "what,is,this\n1,2,3\n").unwrap();
+    let (code, s3) = run();
+    assert_eq!(code, Some(3), "{s3}");
+    assert_eq!((s3["ingest"]["rows"].as_u64(), s3["ingest"]["rejected"].as_u64()), (Some(0), Some(1)), "{s3}");
+    assert_eq!(s3["jobs_computed"], 0, "no new lake version, no job reruns");
 }
 
 #[test]

@@ -82,6 +82,19 @@ impl Default for ServingConfig {
     }
 }
 
+/// `[features]`: the candidate chip features a pipeline ranks.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureSelection {
+    /// Feature ids (from pipelines/features) to rank; empty or absent: every feature.
+    #[serde(default)]
+    pub ids: Vec<String>,
+    /// Relative cost per feature id, replacing the feature file's assumption (doubling HBM
+    /// bandwidth = 1.0). Changes the per-cost order only, never the benefit ranking.
+    #[serde(default)]
+    pub cost: BTreeMap<String, f64>,
+}
+
 /// A pipeline.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -104,6 +117,9 @@ pub struct PipelineConfig {
     /// Fleet share of accelerator time per workload (relative weights; unlisted workloads weigh 1).
     #[serde(default)]
     pub fleet: BTreeMap<String, f64>,
+    /// Which candidate features to rank, and cost overrides.
+    #[serde(default)]
+    pub features: FeatureSelection,
     /// Folder laid out like pipelines/ (sql/, hardware/, models/, features/); default: the
     /// built-in one.
     pub pipelines: Option<String>,
@@ -152,6 +168,11 @@ impl PipelineConfig {
         for (w, share) in &config.fleet {
             if !(share.is_finite() && *share >= 0.0) {
                 return Err(invalid(&format!("fleet.{w}"), "must be a non-negative number".into()));
+            }
+        }
+        for (id, cost) in &config.features.cost {
+            if !(cost.is_finite() && *cost > 0.0) {
+                return Err(invalid(&format!("features.cost.{id}"), format!("must be a positive number, got {cost}")));
             }
         }
         let s = &config.serving;
