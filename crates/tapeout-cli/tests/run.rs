@@ -393,3 +393,49 @@ fn generated_traces_ingest_cleanly() {
     assert_eq!(q("select count(*) from kernels"), "246");
     assert_eq!(q("select count(distinct rank) from kernels"), "3");
 }
+
+/// The NCCL physics property end to end, from an ingested trace rather than hand-written mined
+/// rows: the 2-rank sample training trace with every non-NCCL GPU activity made 20× shorter, so
+/// most kernel time is NCCL all-reduce; ingest → mine → recommend ranks `interconnect` or
+/// `collective_offload` first.
+#[test]
+fn an_nccl_bound_training_trace_wants_interconnect_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nccl_train");
+    std::fs::create_dir(&dir).unwrap();
+    for r in 0..2 {
+        let src = root().join(format!("sample-traces/kineto/train_2rank/rank{r}.json"));
+        let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(src).unwrap()).unwrap();
+        for e in doc["traceEvents"].as_array_mut().unwrap() {
+            let gpu = matches!(e["cat"].as_str(), Some("kernel" | "gpu_memcpy" | "gpu_memset"));
+            if gpu && !e["name"].as_str().unwrap().starts_with("nccl") {
+                e["dur"] = serde_json::json!(e["dur"].as_f64().unwrap() / 20.0);
+            }
+        }
+        std::fs::write(dir.join(format!("rank{r}.json")), serde_json::to_vec(&doc).unwrap()).unwrap();
+    }
+    let lake = tmp.path().join("lake");
+    let l = lake.to_str().unwrap();
+    assert!(tapeout(&["ingest", "-q", "--lake", l, dir.to_str().unwrap()]).status.success());
+    let share = tapeout(&[
+        "sql",
+        "--lake",
+        l,
+        "--format",
+        "csv",
+        "select sum(case when category = 'communication' then dur_ns else 0 end) * 1.0 / sum(dur_ns) from kernels",
+    ]);
+    let share: f64 = String::from_utf8_lossy(&share.stdout).lines().nth(1).unwrap().parse().unwrap();
+    assert!(share > 0.7, "NCCL share of kernel time {share}");
+    assert!(tapeout(&["mine", "-q", "--lake", l]).status.success());
+    let out = tmp.path().join("rec");
+    let o = tapeout(&["recommend", "--lake", l, "--hardware", "h100-sxm", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("recommendations.json")).unwrap()).unwrap();
+    let first = r["recommendations"][0]["feature"].as_str().unwrap();
+    assert!(["interconnect", "collective_offload"].contains(&first), "{}", text(&o));
+    // Its evidence is the measured communication of this trace.
+    let ev = r["recommendations"][0]["evidence"].as_array().unwrap();
+    assert!(ev.iter().any(|e| e["job"] == "comm_compute_overlap" || e["job"] == "collective_bandwidth"), "{ev:?}");
+}
