@@ -34,6 +34,10 @@ pub struct IngestArgs {
     /// Fail at once if another process is writing to the lake (default: wait for it).
     #[arg(long)]
     pub no_wait: bool,
+    /// Cap on resident memory, e.g. 512M or 2G: chunk sizes and parallelism are sized to fit,
+    /// and an input that still goes over is rejected (nothing of it committed) with a message.
+    #[arg(long, value_parser = crate::sql_cmd::parse_size, value_name = "SIZE")]
+    pub memory_limit: Option<usize>,
 }
 
 /// Parses `--time-origin`: a date, or a date-time as the Azure traces write them.
@@ -62,6 +66,14 @@ pub async fn run(args: IngestArgs, quiet: bool) -> anyhow::Result<u8> {
         wait_for_lock: !args.no_wait,
         progress: Some(bar.clone()),
         ..IngestOptions::default()
+    };
+    let opts = match args.memory_limit {
+        None => opts,
+        Some(limit) => {
+            let cap = tapeout_lake::memory::MemoryCap { limit_bytes: limit as u64 };
+            let (jobs, parse_threads, chunk_bytes) = cap.size(opts.jobs, opts.parse_threads, opts.chunk_bytes);
+            IngestOptions { jobs, parse_threads, chunk_bytes, memory_cap: Some(cap), ..opts }
+        }
     };
     let summary = tapeout_lake::ingest(&args.lake, &args.inputs, opts).await;
     bar.finish();

@@ -775,3 +775,27 @@ fn compact_on_a_real_trace_lake_keeps_every_row() {
     assert_eq!(per_table(""), all);
     assert_eq!(figures(), before);
 }
+
+/// `ingest --memory-limit`: a generous cap changes nothing; one below what the process itself
+/// occupies rejects every input by name with the limit in the message, and commits nothing.
+#[test]
+fn ingest_honours_the_memory_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let l = lake.to_str().unwrap();
+    let (requests, kineto) = (samples(), samples().join("../kineto/train_2rank"));
+    let inputs = [requests.to_str().unwrap(), kineto.to_str().unwrap()];
+    let tight = tapeout(&["ingest", "--json", "--memory-limit", "4M", "--lake", l, inputs[0], inputs[1]]);
+    assert_eq!(tight.status.code(), Some(1), "{}", stderr(&tight));
+    let s = json(&tight);
+    assert_eq!((s["inputs"].as_u64(), s["rejected"].as_u64(), s["rows"].as_u64()), (Some(9), Some(9), Some(0)));
+    for d in s["details"].as_array().unwrap() {
+        let reason = d["reason"].as_str().unwrap();
+        assert!(reason.contains("memory limit exceeded") && reason.contains("over --memory-limit 4 MiB"), "{d}");
+    }
+    let ok = json(&tapeout(&["ingest", "--json", "--memory-limit", "2G", "--lake", l, inputs[0], inputs[1]]));
+    assert_eq!((ok["rows"].as_u64(), ok["rejected"].as_u64()), (Some(248 + 362), Some(0)), "{ok}");
+    let bad = tapeout(&["ingest", "--memory-limit", "lots", "--lake", l, inputs[0]]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("invalid value 'lots' for '--memory-limit"), "{}", stderr(&bad));
+}

@@ -72,6 +72,8 @@ pub struct IngestOptions {
     pub progress: Option<Arc<dyn ProgressSink>>,
     /// Kernel-name → category rules for Kineto traces.
     pub categories: Arc<tapeout_formats::kineto::CategoryRules>,
+    /// Cap on resident memory (see [`crate::memory`]); an input that goes over is rejected.
+    pub memory_cap: Option<crate::memory::MemoryCap>,
 }
 
 impl Default for IngestOptions {
@@ -88,6 +90,7 @@ impl Default for IngestOptions {
             wait_for_lock: true,
             progress: None,
             categories: Arc::new(tapeout_formats::kineto::CategoryRules::default()),
+            memory_cap: None,
         }
     }
 }
@@ -643,7 +646,8 @@ async fn stage_kineto(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Res
         hashed.hash.clone(),
         shared.opts.categories.clone(),
     );
-    let k = tokio::task::spawn_blocking(move || crate::kineto::stage_trace(&lake, &p, &w, &hash, &rules))
+    let cap = shared.opts.memory_cap;
+    let k = tokio::task::spawn_blocking(move || crate::kineto::stage_trace(&lake, &p, &w, &hash, &rules, cap))
         .await
         .map_err(LakeError::join)??;
     if let Some(progress) = &shared.opts.progress {
@@ -828,6 +832,7 @@ async fn run_pipeline(
         let lazy = lazy.clone();
         let workload = workload.clone();
         let skip = hashed.skip_lines();
+        let cap = opts.memory_cap;
         tokio::task::spawn_blocking(move || -> Result<(u64, u64, Option<String>, Vec<StagedFile>), LakeError> {
             let tag = lazy.tag();
             let mut data = TableWriter::new(&lake, tapeout_schema::table("requests"), tag);
@@ -855,6 +860,10 @@ async fn run_pipeline(
                             data.push(&format!("source={}/date={}", format.id(), format_day(day)), part)?;
                         }
                         rejected += push_rejects(&mut quarantine, rejects)?;
+                        if let Some(cap) = &cap {
+                            cap.check(|| format!("after line {}", skip + rows + rejected))
+                                .map_err(|message| LakeError::Input { path: file.clone().into(), message })?;
+                        }
                     }
                     Parsed::Reject(r) => rejected += push_rejects(&mut quarantine, vec![r])?,
                     Parsed::Broken(line, message) => {

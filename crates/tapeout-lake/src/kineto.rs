@@ -204,6 +204,7 @@ pub fn stage_trace(
     workload: &str,
     input_hash: &str,
     rules: &CategoryRules,
+    cap: Option<crate::memory::MemoryCap>,
 ) -> Result<KinetoLanded, LakeError> {
     let tag = &input_hash[..16];
     let doc = map_trace(lake, path, tag)?;
@@ -242,6 +243,7 @@ pub fn stage_trace(
             doc.release();
             released_at = offset;
         }
+        cap.map_or(Ok(()), |c| c.check(|| format!("at byte {offset} of the trace")))
     };
     let parsed = parse_kineto_with_progress(
         doc.bytes(),
@@ -259,6 +261,12 @@ pub fn stage_trace(
         }
         Ok(staged)
     };
+    // Small traces never reach a progress call: check once more at the end.
+    let parsed = parsed.and_then(|r| {
+        cap.map_or(Ok(()), |c| c.check(|| "after parsing the trace".into()))
+            .map(|()| r)
+            .map_err(tapeout_formats::kineto::KinetoError::Stopped)
+    });
     let report = match parsed {
         Ok(r) => match trace_row(&r.summary, &file).and_then(|row| push("traces", row)) {
             Ok(()) => r,

@@ -24,6 +24,7 @@ pub mod ingest;
 pub mod kineto;
 pub mod lock;
 pub mod manifest;
+pub mod memory;
 pub mod repair;
 pub mod source;
 pub mod writer;

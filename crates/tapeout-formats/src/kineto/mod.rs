@@ -119,6 +119,9 @@ pub enum KinetoError {
     /// The batch callback asked to stop.
     #[error("batch consumer failed: {0}")]
     Sink(String),
+    /// The progress callback asked to stop (e.g. a memory limit was reached).
+    #[error("stopped: {0}")]
+    Stopped(String),
 }
 
 fn json_error(e: serde_json::Error) -> KinetoError {
@@ -294,7 +297,7 @@ struct TopVisitor<'h, 'a> {
     handler: &'h mut dyn Handler<'a>,
     want_header: bool,
     failure: &'h mut Option<KinetoError>,
-    progress: &'h mut dyn FnMut(usize),
+    progress: &'h mut dyn FnMut(usize) -> Result<(), String>,
     base: usize,
 }
 
@@ -345,7 +348,7 @@ struct EventsSeed<'h, 'a> {
     failure: &'h mut Option<KinetoError>,
     /// Events already seen (a second `traceEvents` key continues the numbering).
     first: u64,
-    progress: &'h mut dyn FnMut(usize),
+    progress: &'h mut dyn FnMut(usize) -> Result<(), String>,
     /// Address of the document's first byte, to turn an event's address into an offset.
     base: usize,
 }
@@ -369,8 +372,11 @@ impl<'a> Visitor<'a> for EventsSeed<'_, 'a> {
         let mut n = self.first;
         while let Some(raw) = seq.next_element::<&'a RawValue>()? {
             n += 1;
-            if n.is_multiple_of(PROGRESS_EVERY) {
-                (self.progress)((raw.get().as_ptr() as usize).saturating_sub(self.base));
+            if n.is_multiple_of(PROGRESS_EVERY)
+                && let Err(why) = (self.progress)((raw.get().as_ptr() as usize).saturating_sub(self.base))
+            {
+                *self.failure = Some(KinetoError::Stopped(why));
+                return Err(A::Error::custom("stopped by the progress callback"));
             }
             if let Err(e) = self.handler.event(n, raw) {
                 *self.failure = Some(e);
@@ -385,7 +391,7 @@ fn walk<'a>(
     bytes: &'a [u8],
     handler: &mut dyn Handler<'a>,
     want_header: bool,
-    progress: &mut dyn FnMut(usize),
+    progress: &mut dyn FnMut(usize) -> Result<(), String>,
 ) -> Result<RawHeader, KinetoError> {
     let body = crate::strip_bom(bytes);
     match body.iter().find(|c| !c.is_ascii_whitespace()) {
@@ -533,12 +539,15 @@ pub struct KinetoScan<'a> {
 
 /// Pass 1: walks `bytes` (one whole decompressed trace) and gathers the linking state.
 pub fn scan(bytes: &[u8]) -> Result<KinetoScan<'_>, KinetoError> {
-    scan_with_progress(bytes, &mut |_| {})
+    scan_with_progress(bytes, &mut |_| Ok(()))
 }
 
 /// [`scan`], calling `progress` with the byte offset reached every few thousand events (a
 /// memory-mapped caller uses it to let go of pages behind the cursor).
-pub fn scan_with_progress<'a>(bytes: &'a [u8], progress: &mut dyn FnMut(usize)) -> Result<KinetoScan<'a>, KinetoError> {
+pub fn scan_with_progress<'a>(
+    bytes: &'a [u8],
+    progress: &mut dyn FnMut(usize) -> Result<(), String>,
+) -> Result<KinetoScan<'a>, KinetoError> {
     let mut s = Scanner::default();
     let raw = walk(bytes, &mut s, true, progress)?;
     let events = raw.events;
@@ -583,7 +592,7 @@ impl<'a> KinetoScan<'a> {
         batch_rows: usize,
         sink: &mut dyn FnMut(KinetoBatch) -> Result<(), String>,
     ) -> Result<TraceSummary, KinetoError> {
-        self.emit_with_progress(file, rules, batch_rows, sink, &mut |_| {})
+        self.emit_with_progress(file, rules, batch_rows, sink, &mut |_| Ok(()))
     }
 
     /// [`KinetoScan::emit`] with a progress callback as in [`scan_with_progress`].
@@ -593,7 +602,7 @@ impl<'a> KinetoScan<'a> {
         rules: &CategoryRules,
         batch_rows: usize,
         sink: &mut dyn FnMut(KinetoBatch) -> Result<(), String>,
-        progress: &mut dyn FnMut(usize),
+        progress: &mut dyn FnMut(usize) -> Result<(), String>,
     ) -> Result<TraceSummary, KinetoError> {
         let batch_rows = batch_rows.max(1);
         let mut e = Emitter {
@@ -621,7 +630,7 @@ impl<'a> KinetoScan<'a> {
             if i % PROGRESS_EVERY as usize == 0
                 && let Some(raw) = op.dims.or(op.types)
             {
-                progress((raw.get().as_ptr() as usize).saturating_sub(doc_start));
+                progress((raw.get().as_ptr() as usize).saturating_sub(doc_start)).map_err(KinetoError::Stopped)?;
             }
             let (pid, tid) = (op.thread.0.to_text(), op.thread.1.to_text());
             let row = OpRow {
@@ -677,7 +686,7 @@ pub fn parse_kineto(
     batch_rows: usize,
     sink: &mut dyn FnMut(KinetoBatch) -> Result<(), String>,
 ) -> Result<KinetoReport, KinetoError> {
-    parse_kineto_with_progress(bytes, file, rules, batch_rows, sink, &mut |_| {})
+    parse_kineto_with_progress(bytes, file, rules, batch_rows, sink, &mut |_| Ok(()))
 }
 
 /// [`parse_kineto`] calling `progress` with the byte offset reached in each pass (see
@@ -688,7 +697,7 @@ pub fn parse_kineto_with_progress(
     rules: &CategoryRules,
     batch_rows: usize,
     sink: &mut dyn FnMut(KinetoBatch) -> Result<(), String>,
-    progress: &mut dyn FnMut(usize),
+    progress: &mut dyn FnMut(usize) -> Result<(), String>,
 ) -> Result<KinetoReport, KinetoError> {
     let s = scan_with_progress(bytes, progress)?;
     if !s.header.devices.is_empty() {
