@@ -556,7 +556,7 @@ def markdown(args, facts, machine, jobs, compared, t_runs, d_runs, f_runs, check
     tab = facts["tables"]
     t_job = {j: med([r["jobs"][j]["s"] for r in t_runs]) for j in compared}
     d_job = {j: med([r["jobs"][j]["s"] for r in d_runs]) for j in compared}
-    f_job = {j["name"]: med([r["jobs"][j["name"]]["s"] for r in f_runs]) for j in jobs}
+    f_job = {j["name"]: med([r["jobs"][j["name"]]["s"] for r in f_runs]) for j in jobs} if f_runs else {}
     t_sum, d_sum = sum(t_job.values()), sum(d_job.values())
     t_wall, d_wall = med([r["wall"] for r in t_runs]), med([r["wall"] for r in d_runs])
     ratio = t_sum / d_sum
@@ -586,16 +586,23 @@ def markdown(args, facts, machine, jobs, compared, t_runs, d_runs, f_runs, check
         f"| max RSS, compared jobs (MiB) | {mib(max(r['rss_kib'] for r in t_runs)):.0f} "
         f"| {mib(max(r['rss_kib'] for r in d_runs)):.0f} "
         f"| {max(r['rss_kib'] for r in t_runs) / max(r['rss_kib'] for r in d_runs):.2f}x |",
-        f"| full suite ({len(jobs)} jobs): process wall, median (s) | "
-        f"{med([r['wall'] for r in f_runs]):.2f} | | |",
-        f"| full suite: max RSS (MiB) | {mib(max(r['rss_kib'] for r in f_runs)):.0f} | | |",
+    ]
+    if f_runs:
+        lines += [
+            f"| full suite ({len(jobs)} jobs): process wall, median (s) | "
+            f"{med([r['wall'] for r in f_runs]):.2f} | | |",
+            f"| full suite: max RSS (MiB) | {mib(max(r['rss_kib'] for r in f_runs)):.0f} | | |",
+        ]
+    lines += [
         "",
         "| job | result rows | tapeout (s) | DuckDB (s) | tapeout / DuckDB | results agree |",
         "|---|---:|---:|---:|---:|---|",
     ]
     for j in jobs:
         name = j["name"]
-        rows = f_runs[-1]["jobs"][name]["rows"]
+        last = (f_runs or t_runs)[-1]["jobs"]
+        rows_n = last[name]["rows"] if name in last else None
+        rows = "—" if rows_n is None else f"{rows_n:,}"
         if name in compared:
             c = checks[name]
             agree = ("yes" if c["ok"] else f"**no**: {c['bad_cells']} cells, {c['example']}")
@@ -603,12 +610,12 @@ def markdown(args, facts, machine, jobs, compared, t_runs, d_runs, f_runs, check
                 agree += f" (max rel. err {c['max_rel_err']:.1e}, {c['worst_column']})"
             if j["rewrites"]:
                 agree += "; rewritten: regexp_like → regexp_matches"
-            lines.append(f"| `{name}` | {rows:,} | {t_job[name]:.3f} | {d_job[name]:.3f} "
+            lines.append(f"| `{name}` | {rows} | {t_job[name]:.3f} | {d_job[name]:.3f} "
                          f"| {t_job[name] / d_job[name]:.2f}x | {agree} |")
         else:
             why = j["excluded"] or "DuckDB error"
-            lines.append(f"| `{name}` | {rows:,} | {f_job[name]:.3f} (full-suite run) | — | — "
-                         f"| not compared: {why} |")
+            t = f"{f_job[name]:.3f} (full-suite run)" if name in f_job else "not timed"
+            lines.append(f"| `{name}` | {rows} | {t} | — | — | not compared: {why} |")
     lines.append(f"| **total, compared jobs** | | **{t_sum:.2f}** | **{d_sum:.2f}** "
                  f"| **{ratio:.2f}x** | |")
     lines += [
@@ -619,7 +626,7 @@ def markdown(args, facts, machine, jobs, compared, t_runs, d_runs, f_runs, check
     lines += ["", "Commands (each under `/usr/bin/time -v`):", "",
               f"    {shlex.join(t_runs[-1]['cmd'])}",
               f"    {shlex.join(d_runs[-1]['cmd'])}   # DuckDB: views + COPY (job SQL) TO parquet, per job",
-              f"    {shlex.join(f_runs[-1]['cmd'])}"]
+              *([f"    {shlex.join(f_runs[-1]['cmd'])}"] if f_runs else [])]
     if expl:
         lines += ["", f"Largest excess over DuckDB: `{expl['job']}`. Most expensive operators in "
                   f"`tapeout sql \"explain analyze …\"` (elapsed_compute; full plan in "
@@ -654,6 +661,10 @@ def main() -> int:
     ap.add_argument("--rtol", type=float, default=1e-9,
                     help="relative tolerance for float cells (default: %(default)s)")
     ap.add_argument("--no-explain", action="store_true", help="skip the EXPLAIN ANALYZE step")
+    ap.add_argument("--no-full-suite", action="store_true",
+                    help="skip the timed full-suite runs (the jobs DuckDB cannot run are then not timed)")
+    ap.add_argument("--build-only", action="store_true",
+                    help="build (or extend) the lake, print its facts and stop (no timed runs)")
     ap.add_argument("--out", help="also write the Markdown to this file")
     args = ap.parse_args()
     if args.repeat < 1:
@@ -678,6 +689,8 @@ def main() -> int:
             sys.exit(f"{t}: {n['rows']:,} rows, below {need:,} (raise --request-rows / "
                      f"--kernel-scale; the lake is reused and extended)")
     log(f"lake: {json.dumps(facts['tables'])}")
+    if args.build_only:
+        return 0
 
     # 2. Jobs and timed runs.
     jobs = load_jobs(args.pipelines)
@@ -711,6 +724,8 @@ def main() -> int:
                 d_runs.append(run_duckdb(args, spec))
                 log(f"run {i + 1}: duckdb  {d_runs[-1]['wall']:.2f} s, "
                     f"{d_runs[-1]['rss_kib'] / 1024:.0f} MiB")
+        if args.no_full_suite:
+            continue
         f_runs.append(tapeout_mine(args, args.lake, None))
         log(f"run {i + 1}: tapeout full suite {f_runs[-1]['wall']:.2f} s, "
             f"{f_runs[-1]['rss_kib'] / 1024:.0f} MiB")
