@@ -2,13 +2,17 @@
 //! than events carrying a `cat`.
 #![no_main]
 
+use std::sync::LazyLock;
+
 use libfuzzer_sys::fuzz_target;
 use tapeout_formats::kineto::{CategoryRules, KinetoBatch, parse_kineto};
 
+// Compiling the category regexes per input would cost more than parsing it.
+static RULES: LazyLock<CategoryRules> = LazyLock::new(CategoryRules::default);
+
 fuzz_target!(|input: &[u8]| {
-    let rules = CategoryRules::default();
     let mut rows = 0;
-    let r = parse_kineto(input, "fuzz.json", &rules, 3, &mut |b| {
+    let r = parse_kineto(input, "fuzz.json", &RULES, 3, &mut |b| {
         if let KinetoBatch::Kernels(b) = b {
             rows += b.num_rows();
         }
