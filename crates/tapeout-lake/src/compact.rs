@@ -38,7 +38,7 @@ use crate::LakeError;
 use crate::fsutil::HashingFile;
 use crate::manifest::{self, DataFile, InputEntry, OutputFile, Snapshot};
 use crate::repair::{Leftovers, remove_leftovers};
-use crate::writer::{StagedFile, discard, publish, writer_properties};
+use crate::writer::{StagedFile, discard, publish_then, writer_properties};
 
 /// What [`compact`] merges.
 #[derive(Debug, Clone)]
@@ -176,7 +176,8 @@ pub fn compact(lake: &Path, opts: &CompactOptions) -> Result<CompactReport, Lake
         bins.iter().flat_map(|b| b.iter().flat_map(|f| f.owners.iter().map(|o| &o.0))).collect();
     let adds: Vec<InputEntry> = affected.iter().map(|h| remap_entry(&snapshot.inputs[*h], &moved, &staged)).collect();
     let removes: Vec<String> = affected.iter().map(|h| (*h).clone()).collect();
-    commit_rewrite(lake, snapshot.version + 1, "compact", &staged, adds, removes, &mut report.manifest_version)?;
+    report.manifest_version =
+        publish_then(&staged, || manifest::commit(lake, snapshot.version + 1, "compact", adds, removes))?;
     for f in bins.iter().flatten() {
         remove_if_present(&lake.join(&f.path))?;
     }
@@ -248,32 +249,6 @@ fn remap_entry(entry: &InputEntry, moved: &BTreeMap<(String, u64), (usize, u64)>
     }
     e.outputs = outputs;
     e
-}
-
-/// Publishes `staged`, then commits; on a failed commit the published files are removed again.
-fn commit_rewrite(
-    lake: &Path,
-    version: u64,
-    operation: &str,
-    staged: &[StagedFile],
-    adds: Vec<InputEntry>,
-    removes: Vec<String>,
-    committed: &mut u64,
-) -> Result<(), LakeError> {
-    let result = publish(staged).and_then(|()| manifest::commit(lake, version, operation, adds, removes));
-    match result {
-        Ok(v) => {
-            *committed = v;
-            Ok(())
-        }
-        Err(e) => {
-            discard(staged);
-            for s in staged {
-                let _ = fs::remove_file(&s.final_path);
-            }
-            Err(e)
-        }
-    }
 }
 
 fn remove_if_present(path: &Path) -> Result<(), LakeError> {

@@ -35,7 +35,7 @@ use crate::LakeError;
 use crate::lock::LakeLock;
 use crate::manifest::{self, InputEntry, Snapshot};
 use crate::source::{Chunker, InputFile, Piece, open_decoded, resolve_inputs};
-use crate::writer::{StagedFile, TableWriter, discard, publish, quarantine_batch};
+use crate::writer::{StagedFile, TableWriter, discard, publish_then, quarantine_batch};
 
 /// Receives progress as an ingest runs (the CLI draws a progress bar from it).
 pub trait ProgressSink: Send + Sync {
@@ -508,16 +508,8 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
             removed.extend(rel.updated.iter().map(|e| e.input_hash.clone()));
             let mut add = vec![entry];
             add.extend(rel.updated);
-            let r = publish(&rel.staged)
-                .and_then(|()| publish(&staged))
-                .and_then(|()| manifest::commit(&shared.lake, st.version + 1, "ingest", add, removed));
-            if r.is_err() {
-                discard(&rel.staged);
-                for s in &rel.staged {
-                    let _ = std::fs::remove_file(&s.final_path);
-                }
-            }
-            r
+            let files = [rel.staged, staged.clone()].concat();
+            publish_then(&files, || manifest::commit(&shared.lake, st.version + 1, "ingest", add, removed))
         });
         if let Ok(v) = r {
             st.version = v;
@@ -526,10 +518,9 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
         r
     };
     if let Err(e) = commit {
+        // A failed publish or commit removed its files already; a failed release left the
+        // staged files unpublished.
         discard(&staged);
-        for s in &staged {
-            let _ = std::fs::remove_file(&s.final_path);
-        }
         unclaim(&input_hash);
         return rejected(shown, Some(format), Some(input_hash), format!("commit failed: {e}"));
     }

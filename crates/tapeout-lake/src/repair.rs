@@ -144,11 +144,7 @@ pub fn check(lake: &Path) -> Result<CheckReport, LakeError> {
                 problems.push(problem(
                     &f.path,
                     ProblemKind::RowCountMismatch,
-                    format!(
-                        "inputs {} and {} claim overlapping rows",
-                        &w[0].0[..16.min(w[0].0.len())],
-                        &w[1].0[..16.min(w[1].0.len())]
-                    ),
+                    format!("inputs {:.16} and {:.16} claim overlapping rows", w[0].0, w[1].0),
                 ));
             }
         }
@@ -275,18 +271,9 @@ pub fn forget(lake: &Path, targets: &[String], wait: bool) -> Result<Forgotten, 
     let released = crate::compact::release(lake, &snapshot, &leaving)?;
     let mut removes = hashes;
     removes.extend(released.updated.iter().map(|e| e.input_hash.clone()));
-    let published = crate::writer::publish(&released.staged)
-        .and_then(|()| crate::manifest::commit(lake, snapshot.version + 1, "forget", released.updated, removes));
-    let version = match published {
-        Ok(v) => v,
-        Err(e) => {
-            crate::writer::discard(&released.staged);
-            for s in &released.staged {
-                let _ = fs::remove_file(&s.final_path);
-            }
-            return Err(e);
-        }
-    };
+    let version = crate::writer::publish_then(&released.staged, || {
+        crate::manifest::commit(lake, snapshot.version + 1, "forget", released.updated, removes)
+    })?;
     let mut report = Forgotten { manifest_version: version, ..Forgotten::default() };
     let mut deleted: HashSet<&str> = HashSet::new();
     for e in matched {

@@ -321,6 +321,19 @@ pub fn publish(files: &[StagedFile]) -> Result<(), LakeError> {
     Ok(())
 }
 
+/// Publishes `files`, then runs `commit`; when either fails, the files are removed again (both
+/// their temporary and final names), so a failed commit leaves nothing behind.
+pub fn publish_then(files: &[StagedFile], commit: impl FnOnce() -> Result<u64, LakeError>) -> Result<u64, LakeError> {
+    let r = publish(files).and_then(|()| commit());
+    if r.is_err() {
+        discard(files);
+        for f in files {
+            let _ = fs::remove_file(&f.final_path);
+        }
+    }
+    r
+}
+
 /// Removes staged files that will not be published (best effort).
 pub fn discard(files: &[StagedFile]) {
     for f in files {
