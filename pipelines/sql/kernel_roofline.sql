@@ -1,6 +1,6 @@
 -- finds: Achieved FLOP/s and bytes/s of the GPU ops whose FLOPs or bytes are known, their arithmetic intensity and roofline class (compute-bound or memory-bound against the ridge point of the trace's device, matched to a hardware profile by device name), summarized per workload, device, category and dtype: memory-bound work far below the bandwidth roof or compute-bound work far below the FLOP roof.
 -- tables: kernels, devices, hardware
--- output: workload (text); device_name (text, deviceProperties name; null when the trace has none); hardware (text, matched hardware profile id; null when none matches); category (text, the most matrix-like category among the op's activities: attention, conv, gemm, communication, embedding, reduction, elementwise, other (also any category not listed here), memcpy_htod, memcpy_dtoh, memcpy_dtod, memcpy_other, memset); dtype (text); roofline_class (text: compute-bound, memory-bound; null without a matched profile, peak or bandwidth); ops (count); time_ns (ns, GPU time of the ops: all their activities, sync rows excluded); flops (FLOP); bytes (bytes); achieved_flops_per_s (FLOP/s); achieved_bytes_per_s (bytes/s); arithmetic_intensity (FLOP/byte, flops / bytes); peak (text, hardware column used as the FLOP/s peak; null for copies and memsets); peak_flops_per_s (FLOP/s, that peak); peak_bytes_per_s (bytes/s, HBM bandwidth; host link for memcpy_htod/dtoh); ridge_intensity (FLOP/byte, peak_flops_per_s / peak_bytes_per_s); roofline_efficiency (ratio, time at the roofline / actual time, where the roofline time of an op is max(flops / peak, bytes / bandwidth))
+-- output: workload (text); device_name (text, deviceProperties name; null when the trace has none); hardware (text, matched hardware profile id; null when none matches); category (text, the most matrix-like category among the op's activities: attention, conv, gemm, communication, embedding, reduction, elementwise, other (also any category not listed here), memcpy_htod, memcpy_dtoh, memcpy_dtod, memcpy_other, memset); dtype (text); roofline_class (text: compute-bound, memory-bound; null without a matched profile, peak or bandwidth); ops (count); time_ns (ns, GPU time of the ops: all their activities, sync rows excluded); flops (FLOP); bytes (bytes); achieved_flops_per_s (FLOP/s); achieved_bytes_per_s (bytes/s); arithmetic_intensity (FLOP/byte, flops / bytes); peak (text, hardware column used as the FLOP/s peak; null for copies and memsets); peak_flops_per_s (FLOP/s, that peak); peak_bytes_per_s (bytes/s, HBM bandwidth; host link for memcpy_htod/dtoh); ridge_intensity (FLOP/byte, peak_flops_per_s / peak_bytes_per_s); roofline_efficiency (ratio, time at the roofline / actual time, where the roofline time of an op is max(flops / peak, bytes / bandwidth), rounded to whole ns so sums are exact on any engine)
 
 -- Ops: FLOPs and bytes sit on the first GPU activity of the launching op; an op's activities are the
 -- run on one stream that starts there and continues over following activities of the same op name
@@ -156,7 +156,9 @@ classed as (
     end as roofline_class,
     case
       when compute_s is null or memory_s is null or (compute_s = 0 and memory_s = 0) then null
-      else greatest(compute_s, memory_s) * 1e9
+      -- whole ns: sums of integers are exact in any order, so every engine and partitioning
+      -- gives the same figures
+      else cast(round(greatest(compute_s, memory_s) * 1e9) as bigint)
     end as roofline_ns
   from times
 )
@@ -178,6 +180,6 @@ select
   max(peak_flops_per_s) as peak_flops_per_s,
   max(peak_bytes_per_s) as peak_bytes_per_s,
   max(peak_flops_per_s) / max(peak_bytes_per_s) as ridge_intensity,
-  case when sum(op_ns) > 0 then sum(roofline_ns) / cast(sum(op_ns) as double) end as roofline_efficiency
+  case when sum(op_ns) > 0 then cast(sum(roofline_ns) as double) / cast(sum(op_ns) as double) end as roofline_efficiency
 from classed
 group by workload, device_name, hardware, category, dtype, peak, roofline_class

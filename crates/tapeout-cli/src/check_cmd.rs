@@ -19,6 +19,7 @@ pub struct CheckArgs {
 
 /// Exit status: 0 healthy, 1 problems remain.
 pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
+    crate::engine_args::require_local(&args.lake, "check")?;
     if !args.lake.is_dir() {
         bail!("{}: no lake here (no such directory)", args.lake.display());
     }

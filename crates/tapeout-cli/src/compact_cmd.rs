@@ -32,6 +32,7 @@ pub struct CompactArgs {
 
 /// Exit status: 0 done (or nothing to merge), 1 failure (nothing committed).
 pub fn run(args: CompactArgs) -> anyhow::Result<u8> {
+    crate::engine_args::require_local(&args.lake, "compact")?;
     if !args.lake.is_dir() {
         bail!("{}: no lake here (no such directory)", args.lake.display());
     }

@@ -20,6 +20,7 @@ pub struct ForgetArgs {
 
 /// Exit status: 0 removed, 1 nothing matched or failure.
 pub fn run(args: ForgetArgs) -> anyhow::Result<u8> {
+    crate::engine_args::require_local(&args.lake, "forget")?;
     if !args.lake.is_dir() {
         anyhow::bail!("{}: no lake here (no such directory)", args.lake.display());
     }

@@ -1,7 +1,5 @@
 //! `tapeout ingest`.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, bail};
 use tapeout_formats::SourceFormat;
 use tapeout_lake::{IngestOptions, IngestSummary, InputStatus};
@@ -10,9 +8,10 @@ use crate::progress::IngestBar;
 
 #[derive(clap::Args)]
 pub struct IngestArgs {
-    /// Lake directory (created if missing).
-    #[arg(long, env = "TAPEOUT_LAKE")]
-    pub lake: PathBuf,
+    /// Lake: a directory (created if missing), or a `file://` or `s3://bucket/prefix` URL (S3
+    /// credentials and endpoint from the `AWS_*` environment variables; the bucket must exist).
+    #[arg(long, env = "TAPEOUT_LAKE", value_parser = crate::engine_args::parse_lake)]
+    pub lake: tapeout_lake::LakeLocation,
     /// Files, directories (read recursively) or glob patterns.
     #[arg(required = true)]
     pub inputs: Vec<String>,
@@ -75,10 +74,28 @@ pub async fn run(args: IngestArgs, quiet: bool) -> anyhow::Result<u8> {
             IngestOptions { jobs, parse_threads, chunk_bytes, memory_cap: Some(cap), ..opts }
         }
     };
-    let summary = tapeout_lake::ingest(&args.lake, &args.inputs, opts).await;
+    let summary = match &args.lake {
+        tapeout_lake::LakeLocation::Local(dir) => tapeout_lake::ingest(dir, &args.inputs, opts).await,
+        tapeout_lake::LakeLocation::Remote(remote) => {
+            tapeout_lake::remote::ingest(remote, &args.inputs, opts).await.map(|(summary, pushed)| {
+                tracing::info!(
+                    commits = pushed.commits,
+                    files = pushed.files,
+                    bytes = pushed.bytes,
+                    "pushed to {}",
+                    remote.url
+                );
+                summary
+            })
+        }
+    };
     bar.finish();
-    let summary =
-        summary.with_context(|| format!("ingest into {} failed; nothing was committed", args.lake.display()))?;
+    let summary = summary.with_context(|| match &args.lake {
+        tapeout_lake::LakeLocation::Local(_) => format!("ingest into {} failed; nothing was committed", args.lake),
+        tapeout_lake::LakeLocation::Remote(_) => {
+            format!("ingest into {} failed; commits pushed before the failure stay, the rest did not land", args.lake)
+        }
+    })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {

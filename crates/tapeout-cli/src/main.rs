@@ -3,7 +3,9 @@
 //! documented exit codes. All real work lives in the libraries.
 
 mod check_cmd;
+mod cluster_cmd;
 mod compact_cmd;
+mod engine_args;
 mod forget_cmd;
 mod fsx;
 mod gen_cmd;
@@ -84,6 +86,12 @@ enum Command {
     /// values unchanged; one commit; replaced files removed after it). `forget` still removes
     /// one input's rows from a merged file.
     Compact(compact_cmd::CompactArgs),
+    /// Run a Ballista scheduler whose sessions know tapeout's tables and functions (for
+    /// `--engine ballista`). Runs until stopped.
+    Scheduler(cluster_cmd::SchedulerArgs),
+    /// Run a Ballista executor with tapeout's functions, registered with a scheduler. Runs
+    /// until stopped.
+    Executor(cluster_cmd::ExecutorArgs),
 }
 
 #[derive(clap::Args)]
@@ -146,6 +154,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Check(a) => check_cmd::run(a),
         Command::Forget(a) => forget_cmd::run(a),
         Command::Compact(a) => compact_cmd::run(a),
+        Command::Scheduler(a) => runtime()?.block_on(cluster_cmd::scheduler(a)),
+        Command::Executor(a) => runtime()?.block_on(cluster_cmd::executor(a)),
     }
 }
 

@@ -4,17 +4,17 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use tapeout_engine::SessionOptions;
 use tapeout_engine::mine::{JobOutcome, MineOptions, run_jobs};
-use tapeout_engine::{LakeSession, SessionOptions};
 use tapeout_pipelines::Pipelines;
 
 use crate::sql_cmd::parse_size;
 
 #[derive(clap::Args)]
 pub struct MineArgs {
-    /// Lake directory.
-    #[arg(long, env = "TAPEOUT_LAKE", required_unless_present = "list")]
-    pub lake: Option<PathBuf>,
+    /// Lake directory (results are stored in it, so it must be local).
+    #[arg(long, env = "TAPEOUT_LAKE", required_unless_present = "list", value_parser = crate::engine_args::parse_lake)]
+    pub lake: Option<tapeout_lake::LakeLocation>,
     /// Only jobs whose name matches this glob (e.g. `kernel_*`); repeatable.
     #[arg(long = "jobs", value_name = "GLOB")]
     pub jobs: Vec<String>,
@@ -36,6 +36,8 @@ pub struct MineArgs {
     /// Memory limit for query execution, e.g. 512M or 2G.
     #[arg(long, value_parser = parse_size)]
     pub memory_limit: Option<usize>,
+    #[command(flatten)]
+    pub engine: crate::engine_args::EngineArgs,
 }
 
 fn parse_assignment(s: &str) -> Result<(String, String), String> {
@@ -81,7 +83,8 @@ pub async fn run(args: MineArgs) -> anyhow::Result<u8> {
         ..Default::default()
     };
     let Some(lake) = args.lake.as_ref() else { anyhow::bail!("--lake is required") };
-    let session = LakeSession::open(lake, opts).await?;
+    lake.local("mine")?;
+    let session = args.engine.open(lake, opts).await?;
     let mine_opts = MineOptions { params: args.set.iter().cloned().collect::<BTreeMap<_, _>>(), force: args.force };
     let started = std::time::Instant::now();
     let json = args.json;

@@ -34,6 +34,9 @@ pub struct RunArgs {
     /// Recompute mining results that are up to date.
     #[arg(long)]
     pub force: bool,
+    /// Engine of the mining stage (recommendations read the mined results locally).
+    #[command(flatten)]
+    pub engine: crate::engine_args::EngineArgs,
 }
 
 #[derive(clap::Args)]
@@ -290,11 +293,13 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
 
     // 2. Mine.
     let started = Instant::now();
-    let session = LakeSession::open(
-        &plan.lake,
-        SessionOptions { pipelines: Some(plan.pipelines.clone()), without_results: true, ..Default::default() },
-    )
-    .await?;
+    let session = args
+        .engine
+        .open(
+            &tapeout_lake::LakeLocation::Local(plan.lake.clone()),
+            SessionOptions { pipelines: Some(plan.pipelines.clone()), without_results: true, ..Default::default() },
+        )
+        .await?;
     let reports =
         run_jobs(&session, &plan.jobs, &MineOptions { params: plan.params.clone(), force: args.force }, |_| {}).await?;
     let computed = reports.iter().filter(|r| matches!(r.outcome, JobOutcome::Computed { .. })).count();

@@ -10,9 +10,10 @@ use tapeout_engine::{LakeSession, SessionOptions};
 
 #[derive(clap::Args)]
 pub struct SqlArgs {
-    /// Lake directory.
-    #[arg(long, env = "TAPEOUT_LAKE")]
-    pub lake: PathBuf,
+    /// Lake: a directory, or a `file://` or `s3://bucket/prefix` URL (S3 credentials and
+    /// endpoint from the `AWS_*` environment variables).
+    #[arg(long, env = "TAPEOUT_LAKE", value_parser = crate::engine_args::parse_lake)]
+    pub lake: tapeout_lake::LakeLocation,
     /// The query (omit it, and -f, for an interactive shell).
     pub query: Option<String>,
     /// Run the statements in this file.
@@ -32,6 +33,8 @@ pub struct SqlArgs {
     /// (default: the built-in profiles).
     #[arg(long, env = "TAPEOUT_PIPELINES")]
     pub pipelines: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: crate::engine_args::EngineArgs,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -67,7 +70,7 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<u8> {
         pipelines: args.pipelines.clone().map(tapeout_pipelines::Pipelines::dir),
         ..Default::default()
     };
-    let session = LakeSession::open(&args.lake, opts).await?;
+    let session = args.engine.open(&args.lake, opts).await?;
     if let Some(q) = &args.query {
         run_statements(&session, q, args.format).await?;
         return Ok(0);

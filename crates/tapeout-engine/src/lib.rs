@@ -1,9 +1,14 @@
 //! DataFusion over a lake snapshot: what `tapeout sql` (and later the mining jobs) run on.
 //!
 //! A tour:
-//! - [`LakeSession::open`] pins the newest manifest version, registers a read-only
-//!   [`snapshot_store::SnapshotStore`] that shows DataFusion only the files that version names,
-//!   and registers every table of the schema registry as a hive-partitioned listing table.
+//! - [`LakeSession::open`] pins the newest manifest version and registers every table of the
+//!   schema registry as a hive-partitioned listing table under a URL naming that version
+//!   (`tapeout-lake://v<N>/<lake>/<table>/`); [`snapshot_store`] resolves such URLs to a
+//!   read-only store that shows DataFusion only the files that version names.
+//!   [`LakeSession::open_at`] also opens `s3://` lakes; [`LakeSession::open_with`] takes the
+//!   context to build (the Ballista engine's, in `tapeout-cluster`).
+//! - [`session_state`] is the state every tapeout process plans and runs with: the lake
+//!   object-store registry and tapeout's functions ([`udf`]).
 //!   Readers therefore never see an uncommitted file, and an ingest that commits while a query
 //!   runs does not change what that query reads (old version or new, never a mix).
 //! - [`LakeSession::sql`] runs one statement, refusing statements that write (`COPY`,
@@ -18,18 +23,25 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
+use datafusion::catalog::view::ViewTable;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::SessionState;
 use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{col, lit};
 use datafusion::sql::parser::{DFParser, Statement};
-use tapeout_lake::Snapshot;
+use tapeout_lake::{LakeLocation, Snapshot};
 
-use crate::snapshot_store::SnapshotStore;
-
-/// URL under which the pinned lake snapshot is registered.
-pub const LAKE_URL: &str = "tapeout-lake://snapshot";
+use crate::snapshot_store::{LakeObjectStoreRegistry, REMOTE_LAKE_URL, SnapshotStore, local_lake_url};
 
 /// Errors of the SQL engine.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +85,58 @@ pub struct SessionOptions {
     pub pipelines: Option<tapeout_pipelines::Pipelines>,
     /// Do not register mined results as tables (what jobs themselves run on).
     pub without_results: bool,
+    /// Partitions per query (default: one per core).
+    pub target_partitions: Option<usize>,
+}
+
+/// tapeout's session state: the lake object-store registry, a memory pool when asked, and
+/// every tapeout function. A Ballista scheduler or executor of ours builds its sessions with
+/// this too, so plans name nothing it does not know.
+pub fn session_state(config: SessionConfig, memory_limit: Option<usize>) -> Result<SessionState, EngineError> {
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(lake_runtime(memory_limit)?)
+        .with_default_features()
+        .build();
+    Ok(with_functions(state))
+}
+
+/// A runtime whose object-store registry resolves lake snapshot URLs.
+pub fn lake_runtime(memory_limit: Option<usize>) -> Result<Arc<RuntimeEnv>, EngineError> {
+    let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(LakeObjectStoreRegistry::new()));
+    if let Some(limit) = memory_limit {
+        runtime = runtime.with_memory_limit(limit, 1.0);
+    }
+    Ok(runtime.build_arc()?)
+}
+
+/// `state` with tapeout's UDFs and UDAFs added.
+pub fn with_functions(state: SessionState) -> SessionState {
+    let mut builder = SessionStateBuilder::new_from_existing(state);
+    builder.aggregate_functions().get_or_insert_default().extend(udf::aggregate_functions());
+    builder.scalar_functions().get_or_insert_default().extend(udf::scalar_functions());
+    builder.build()
+}
+
+fn location_is_local(location: &LakeLocation) -> bool {
+    matches!(location, LakeLocation::Local(_))
+}
+
+/// A record batch as a view over `VALUES`: unlike an in-memory table, a view serializes with
+/// the plan, so Ballista's scheduler and executors get its rows with the query.
+fn batch_view(batch: RecordBatch) -> Result<Arc<dyn TableProvider>, EngineError> {
+    if batch.num_rows() == 0 {
+        return Ok(Arc::new(MemTable::try_new(batch.schema(), vec![vec![]])?));
+    }
+    let rows = (0..batch.num_rows())
+        .map(|r| batch.columns().iter().map(|c| ScalarValue::try_from_array(c, r).map(lit)).collect())
+        .collect::<datafusion::error::Result<Vec<Vec<_>>>>()?;
+    let schema = Arc::new(DFSchema::try_from(batch.schema().as_ref().clone())?);
+    // VALUES names its columns column1..N whatever the schema says: name them after it.
+    let batch_schema = batch.schema();
+    let names = batch_schema.fields().iter().enumerate().map(|(i, f)| col(format!("column{}", i + 1)).alias(f.name()));
+    let plan = LogicalPlanBuilder::values_with_schema(rows, &schema)?.project(names)?.build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
 /// A DataFusion session with every lake table registered over one manifest version.
@@ -84,40 +148,71 @@ pub struct LakeSession {
 }
 
 impl LakeSession {
-    /// Opens the lake at `lake` (which must exist).
+    /// Opens the local lake at `lake` (which must exist) on the local engine.
     pub async fn open(lake: &Path, opts: SessionOptions) -> Result<LakeSession, EngineError> {
-        if !lake.is_dir() {
-            return Err(EngineError::NoLake(lake.to_path_buf()));
-        }
-        let lake = std::path::absolute(lake).unwrap_or_else(|_| lake.to_path_buf());
-        let snapshot = Arc::new(tapeout_lake::load_snapshot(&lake, opts.at_version)?);
-        let mut runtime = RuntimeEnvBuilder::new();
-        if let Some(limit) = opts.memory_limit {
-            runtime = runtime.with_memory_limit(limit, 1.0);
-        }
-        let config = SessionConfig::new()
+        Self::open_at(&LakeLocation::Local(lake.to_path_buf()), opts).await
+    }
+
+    /// Opens a local or object-store lake on the local engine.
+    pub async fn open_at(location: &LakeLocation, opts: SessionOptions) -> Result<LakeSession, EngineError> {
+        Self::open_with(location, opts, |state| async move { Ok(SessionContext::new_with_state(state)) }).await
+    }
+
+    /// Opens a lake on the context `make_context` builds from tapeout's session state (the
+    /// Ballista engine passes one that sends plans to a scheduler).
+    pub async fn open_with<F, Fut>(
+        location: &LakeLocation,
+        opts: SessionOptions,
+        make_context: F,
+    ) -> Result<LakeSession, EngineError>
+    where
+        F: FnOnce(SessionState) -> Fut,
+        Fut: std::future::Future<Output = datafusion::error::Result<SessionContext>>,
+    {
+        let (lake, snapshot, tables_url, remote) = match location {
+            LakeLocation::Local(lake) => {
+                if !lake.is_dir() {
+                    return Err(EngineError::NoLake(lake.to_path_buf()));
+                }
+                let lake = std::path::absolute(lake).unwrap_or_else(|_| lake.to_path_buf());
+                let snapshot = tapeout_lake::load_snapshot(&lake, opts.at_version)?;
+                let url = local_lake_url(&lake, snapshot.version);
+                (lake, snapshot, url, None)
+            }
+            LakeLocation::Remote(r) => {
+                let snapshot = r.snapshot(opts.at_version).await?;
+                let store = SnapshotStore::fixed(r.store(), &snapshot);
+                (PathBuf::from(&r.url), snapshot, format!("{REMOTE_LAKE_URL}/"), Some(store))
+            }
+        };
+        let snapshot = Arc::new(snapshot);
+        let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
-        let store = SnapshotStore::new(&lake, &snapshot).map_err(datafusion::error::DataFusionError::from)?;
-        let url = ObjectStoreUrl::parse(LAKE_URL)?;
-        ctx.register_object_store(url.as_ref(), Arc::new(store));
+        if let Some(n) = opts.target_partitions {
+            config = config.with_target_partitions(n);
+        }
+        let state = session_state(config, opts.memory_limit)?;
+        let ctx = make_context(state).await?;
+        if let Some(store) = remote {
+            let url = ObjectStoreUrl::parse(REMOTE_LAKE_URL)?;
+            ctx.register_object_store(url.as_ref(), Arc::new(store));
+        }
         let session = LakeSession { ctx, snapshot, lake, opts };
         for table in tapeout_schema::registry().tables() {
-            session.register_table(table).await?;
+            session.register_table(&tables_url, table).await?;
         }
-        udf::register_all(&session.ctx);
         let pipelines = session.opts.pipelines.clone().unwrap_or_else(tapeout_pipelines::Pipelines::embedded);
         let profiles = tapeout_pipelines::hardware::load_all(&pipelines)?;
-        session.ctx.register_batch("hardware", hardware::profiles_batch(&profiles)?)?;
-        if !session.opts.without_results {
+        session.ctx.register_table("hardware", batch_view(hardware::profiles_batch(&profiles)?)?)?;
+        if !session.opts.without_results && location_is_local(location) {
             mine::register_results(&session.ctx, &session.lake).await?;
         }
         Ok(session)
     }
 
-    async fn register_table(&self, table: &tapeout_schema::TableDef) -> Result<(), EngineError> {
-        let url = ListingTableUrl::parse(format!("{LAKE_URL}/{}/", table.location))?;
+    async fn register_table(&self, tables_url: &str, table: &tapeout_schema::TableDef) -> Result<(), EngineError> {
+        let url = ListingTableUrl::parse(format!("{tables_url}{}/", table.location))?;
         let partition_cols: Vec<(String, DataType)> =
             table.partition_columns().map(|c| (c.name.clone(), c.ty.arrow_type())).collect();
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
@@ -139,7 +234,8 @@ impl LakeSession {
         &self.snapshot
     }
 
-    /// The lake directory.
+    /// The lake directory (an object-store lake's URL, as a path: such sessions have no
+    /// mined results).
     pub fn lake(&self) -> &Path {
         &self.lake
     }

@@ -1,16 +1,28 @@
-//! A read-only object store that shows only the files one manifest version names.
+//! A read-only object store that shows only the files one manifest version names, and the
+//! object-store registry that hands it to DataFusion (and to Ballista's scheduler and
+//! executors, which see only URLs).
 //!
 //! DataFusion's listing tables discover files by listing directories. Over the raw lake they
 //! would also find files an ingest has published but not committed yet, or one committed after
-//! the query started. This store wraps the local file system and filters every listing down to
-//! the pinned [`Snapshot`]'s files, so a query reads exactly one manifest version.
+//! the query started. [`SnapshotStore`] filters every listing down to one manifest version's
+//! files, so a query reads exactly one version.
+//!
+//! A local lake's tables are registered under `tapeout-lake://v<version>/<absolute lake
+//! path>/<table>/`. The URL alone says what to show: [`LakeObjectStoreRegistry`] answers
+//! `tapeout-lake://v<N>` with a store over the local file system that, when asked to list a
+//! prefix, finds the lake (the nearest ancestor holding `_manifest/`) and shows the files of its
+//! version `N`. A process that only reads files by name (a Ballista executor) never loads a
+//! manifest; one that plans (the client, a Ballista scheduler) loads it once per lake.
+//! An object-store lake is registered explicitly under [`REMOTE_LAKE_URL`], its file list
+//! fixed at open.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::path::Path as FsPath;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::local::LocalFileSystem;
@@ -20,28 +32,74 @@ use object_store::{
     PutOptions, PutPayload, PutResult, Result,
 };
 use tapeout_lake::Snapshot;
+use url::Url;
+
+/// URL scheme of lake snapshots.
+pub const LAKE_SCHEME: &str = "tapeout-lake";
+/// Where an object-store lake's snapshot is registered.
+pub const REMOTE_LAKE_URL: &str = "tapeout-lake://remote";
+
+/// The table URL prefix of a local lake at `version` (ends with `/`).
+pub fn local_lake_url(lake: &std::path::Path, version: u64) -> String {
+    let path = lake.to_string_lossy();
+    format!("{LAKE_SCHEME}://v{version}/{}/", path.trim_start_matches('/').trim_end_matches('/'))
+}
+
+/// Which files a [`SnapshotStore`] shows.
+#[derive(Debug)]
+enum FileSet {
+    /// Paths relative to the inner store's root.
+    Fixed(Arc<BTreeSet<String>>),
+    /// Version `version` of whichever local lake a listed path lies in; paths absolute
+    /// (without the leading `/`), one set per lake root, loaded on first listing.
+    LocalVersion { version: u64, lakes: Mutex<HashMap<String, Arc<BTreeSet<String>>>> },
+}
 
 /// The pinned, read-only view of a lake.
 #[derive(Debug)]
 pub struct SnapshotStore {
-    inner: LocalFileSystem,
-    files: Arc<BTreeSet<String>>,
-    version: u64,
+    inner: Arc<dyn ObjectStore>,
+    files: FileSet,
 }
 
 impl SnapshotStore {
-    /// A view of `lake` at `snapshot`.
-    pub fn new(lake: &FsPath, snapshot: &Snapshot) -> Result<Self> {
-        Ok(SnapshotStore {
-            inner: LocalFileSystem::new_with_prefix(lake)?,
-            files: Arc::new(snapshot.files().map(|f| f.path.clone()).collect()),
-            version: snapshot.version,
-        })
+    /// A view of the lake rooted at `inner` (an object-store lake's prefix) at `snapshot`.
+    pub fn fixed(inner: Arc<dyn ObjectStore>, snapshot: &Snapshot) -> Self {
+        SnapshotStore { inner, files: FileSet::Fixed(Arc::new(snapshot.files().map(|f| f.path.clone()).collect())) }
     }
 
-    fn has_files_under(&self, prefix: &Path) -> bool {
-        let p = format!("{}/", prefix.as_ref());
-        self.files.range(p.clone()..).next().is_some_and(|f| f.starts_with(&p))
+    /// A view of version `version` of every local lake (see the module docs).
+    pub fn local_version(version: u64) -> Self {
+        SnapshotStore {
+            inner: Arc::new(LocalFileSystem::new()),
+            files: FileSet::LocalVersion { version, lakes: Mutex::new(HashMap::new()) },
+        }
+    }
+
+    /// The files shown under `prefix`.
+    fn files_for(&self, prefix: Option<&Path>) -> Result<Arc<BTreeSet<String>>> {
+        let (version, lakes) = match &self.files {
+            FileSet::Fixed(f) => return Ok(f.clone()),
+            FileSet::LocalVersion { version, lakes } => (*version, lakes),
+        };
+        let listed = PathBuf::from(format!("/{}", prefix.map(|p| p.as_ref()).unwrap_or_default()));
+        let Some(root) = listed.ancestors().find(|a| a.join(tapeout_lake::manifest::MANIFEST_DIR).is_dir()) else {
+            return Ok(Arc::default()); // not inside a lake: nothing is committed there
+        };
+        let key = root.to_string_lossy().trim_start_matches('/').to_string();
+        if let Some(set) = lakes.lock().expect("not poisoned").get(&key) {
+            return Ok(set.clone());
+        }
+        let snapshot = tapeout_lake::load_snapshot(root, Some(version))
+            .map_err(|e| object_store::Error::Generic { store: "tapeout-lake", source: Box::new(e) })?;
+        let set: Arc<BTreeSet<String>> = Arc::new(
+            snapshot
+                .files()
+                .map(|f| if key.is_empty() { f.path.clone() } else { format!("{key}/{}", f.path) })
+                .collect(),
+        );
+        lakes.lock().expect("not poisoned").insert(key, set.clone());
+        Ok(set)
     }
 
     fn read_only() -> object_store::Error {
@@ -49,9 +107,17 @@ impl SnapshotStore {
     }
 }
 
+fn has_files_under(files: &BTreeSet<String>, prefix: &Path) -> bool {
+    let p = format!("{}/", prefix.as_ref());
+    files.range(p.clone()..).next().is_some_and(|f| f.starts_with(&p))
+}
+
 impl fmt::Display for SnapshotStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SnapshotStore(version {}, {} files)", self.version, self.files.len())
+        match &self.files {
+            FileSet::Fixed(files) => write!(f, "SnapshotStore({} files of {})", files.len(), self.inner),
+            FileSet::LocalVersion { version, .. } => write!(f, "SnapshotStore(local lakes at version {version})"),
+        }
     }
 }
 
@@ -78,7 +144,10 @@ impl ObjectStore for SnapshotStore {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
-        let files = self.files.clone();
+        let files = match self.files_for(prefix) {
+            Ok(f) => f,
+            Err(e) => return futures::stream::once(async move { Err(e) }).boxed(),
+        };
         self.inner
             .list(prefix)
             .filter(move |m| futures::future::ready(m.as_ref().map_or(true, |m| files.contains(m.location.as_ref()))))
@@ -86,13 +155,55 @@ impl ObjectStore for SnapshotStore {
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        let files = self.files_for(prefix)?;
         let mut r = self.inner.list_with_delimiter(prefix).await?;
-        r.objects.retain(|m| self.files.contains(m.location.as_ref()));
-        r.common_prefixes.retain(|p| self.has_files_under(p));
+        r.objects.retain(|m| files.contains(m.location.as_ref()));
+        r.common_prefixes.retain(|p| has_files_under(&files, p));
         Ok(r)
     }
 
     async fn copy_opts(&self, _: &Path, _: &Path, _: CopyOptions) -> Result<()> {
         Err(Self::read_only())
+    }
+}
+
+/// DataFusion's default registry, plus `tapeout-lake://v<N>` answered on demand with
+/// [`SnapshotStore::local_version`]. Every process that plans or runs tapeout queries (the
+/// local engine, a Ballista scheduler, a Ballista executor) uses it.
+#[derive(Debug, Default)]
+pub struct LakeObjectStoreRegistry {
+    inner: DefaultObjectStoreRegistry,
+    versions: Mutex<HashMap<u64, Arc<dyn ObjectStore>>>,
+}
+
+impl LakeObjectStoreRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// `v<N>` → N.
+fn version_host(url: &Url) -> Option<u64> {
+    url.host_str()?.strip_prefix('v')?.parse().ok()
+}
+
+impl ObjectStoreRegistry for LakeObjectStoreRegistry {
+    fn register_store(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
+        self.inner.register_store(url, store)
+    }
+
+    fn deregister_store(&self, url: &Url) -> datafusion::error::Result<Arc<dyn ObjectStore>> {
+        self.inner.deregister_store(url)
+    }
+
+    fn get_store(&self, url: &Url) -> datafusion::error::Result<Arc<dyn ObjectStore>> {
+        if url.scheme() == LAKE_SCHEME
+            && let Some(version) = version_host(url)
+        {
+            let mut versions = self.versions.lock().expect("not poisoned");
+            let store = versions.entry(version).or_insert_with(|| Arc::new(SnapshotStore::local_version(version)));
+            return Ok(store.clone());
+        }
+        self.inner.get_store(url)
     }
 }

@@ -10,6 +10,10 @@
 //! - [`lock::LakeLock`] serializes writers; [`repair`] removes what an interrupted one left
 //!   and checks the lake; [`compact`] merges small files (files then shared by several inputs).
 //!
+//! - [`remote`] keeps a lake on S3-compatible object storage: an ingest runs against a local
+//!   mirror of the manifest, then uploads the new files and, last, each commit with a
+//!   conditional put ([`LakeLocation`] tells a local lake from an `s3://` one).
+//!
 //! Layout:
 //! ```text
 //! LAKE/requests/source=<format>/date=<YYYY-MM-DD>/part-<input hash>-<n>.parquet
@@ -25,6 +29,7 @@ pub mod kineto;
 pub mod lock;
 pub mod manifest;
 pub mod memory;
+pub mod remote;
 pub mod repair;
 pub mod source;
 pub mod writer;
@@ -33,6 +38,7 @@ use std::path::{Path, PathBuf};
 
 pub use ingest::{IngestOptions, IngestSummary, InputReport, InputStatus, ProgressSink, ingest};
 pub use manifest::{Snapshot, load as load_snapshot};
+pub use remote::{LakeLocation, RemoteLake};
 
 /// Errors of lake operations; each names the file concerned.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +70,12 @@ pub enum LakeError {
     /// A worker task panicked or was cancelled.
     #[error("worker task failed: {0}")]
     Join(String),
+    /// An object-store operation on a remote lake failed.
+    #[error("{url}: {source}")]
+    ObjectStore { url: String, source: object_store::Error },
+    /// A lake URL tapeout cannot use.
+    #[error("{url}: {message}")]
+    Location { url: String, message: String },
 }
 
 impl LakeError {

@@ -201,7 +201,7 @@ pub fn commit_path(lake: &Path, version: u64) -> PathBuf {
 }
 
 /// Reads one commit file.
-fn read_commit(path: &Path) -> Result<Commit, LakeError> {
+pub fn read_commit(path: &Path) -> Result<Commit, LakeError> {
     let text = fs::read(path).map_err(|e| LakeError::io(path, e))?;
     let c: Commit = serde_json::from_slice(&text)
         .map_err(|e| LakeError::Manifest { path: path.to_path_buf(), message: e.to_string() })?;

@@ -30,13 +30,32 @@ pub mod lru_cache_hits;
 
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
+use std::sync::Arc;
 
 /// Registers every tapeout function with `ctx`.
+/// tapeout's aggregate functions.
+pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
+    vec![
+        Arc::new(AggregateUDF::new_from_impl(hdr_histogram::HdrHistogram::new())),
+        Arc::new(AggregateUDF::new_from_impl(hdr_merge::HdrMerge::new())),
+        Arc::new(AggregateUDF::new_from_impl(hdr_quantile::HdrQuantile::new())),
+        Arc::new(AggregateUDF::new_from_impl(hdr_summary::HdrSummary::new())),
+    ]
+}
+
+/// tapeout's scalar functions.
+pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
+    vec![
+        Arc::new(ScalarUDF::new_from_impl(hdr_quantile_of::HdrQuantileOf::new())),
+        Arc::new(ScalarUDF::new_from_impl(lru_cache_hits::LruCacheHits::new())),
+    ]
+}
+
 pub fn register_all(ctx: &SessionContext) {
-    ctx.register_udaf(AggregateUDF::new_from_impl(hdr_histogram::HdrHistogram::new()));
-    ctx.register_udaf(AggregateUDF::new_from_impl(hdr_merge::HdrMerge::new()));
-    ctx.register_udaf(AggregateUDF::new_from_impl(hdr_quantile::HdrQuantile::new()));
-    ctx.register_udaf(AggregateUDF::new_from_impl(hdr_summary::HdrSummary::new()));
-    ctx.register_udf(ScalarUDF::new_from_impl(hdr_quantile_of::HdrQuantileOf::new()));
-    ctx.register_udf(ScalarUDF::new_from_impl(lru_cache_hits::LruCacheHits::new()));
+    for f in aggregate_functions() {
+        ctx.register_udaf(f.as_ref().clone());
+    }
+    for f in scalar_functions() {
+        ctx.register_udf(f.as_ref().clone());
+    }
 }
