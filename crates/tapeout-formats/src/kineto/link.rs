@@ -1,32 +1,43 @@
 //! Pass 1 state: what is needed to link each GPU activity to the CPU side — runtime launches by
 //! correlation id, CPU ops per thread (for the innermost enclosing op), ops by external id, and
 //! `ProfilerStep#N` windows. Its size follows the number of CPU events, never the GPU rows.
+//!
+//! The state is kept small because a multi-GB trace holds millions of CPU ops: an op is 40 bytes
+//! (times, external id, thread number, event index and the byte offset of its event in the
+//! document) and borrows no text; a launch is 32 bytes. [`Links::finish`] resolves every launch to
+//! its op and then keeps only the ops a GPU activity can reach, as [`LinkedOp`]s (16 bytes), whose
+//! names and inputs pass 2 reads again from the document at their offset.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::HashSet;
 
-use serde_json::value::RawValue;
+/// No external id / no op.
+const NONE_I64: i64 = i64::MIN;
+const NONE_U32: u32 = u32::MAX;
 
-use super::event::Id;
-
-/// A CPU op (`cpu_op` / 2021 `Operator`) or `user_annotation`.
-#[derive(Debug)]
-pub(crate) struct CpuOp<'a> {
-    pub thread: (Id<'a>, Id<'a>),
+/// A linkable CPU op (`cpu_op` / 2021 `Operator`, not `ProfilerStep#N`) during pass 1.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OpSpan {
     pub start: i64,
     pub end: i64,
-    pub name: Cow<'a, str>,
-    pub cat: Cow<'a, str>,
-    pub external_id: Option<i64>,
-    pub dims: Option<&'a RawValue>,
-    pub types: Option<&'a RawValue>,
-    pub concrete: Option<&'a RawValue>,
-    /// `record_param_comms` carries the collective's args; kept for kernels that lack them (ROCm).
-    pub collective: Option<Box<CollectiveArgs<'a>>>,
+    /// `External id`, or `i64::MIN`.
+    pub external_id: i64,
+    /// Byte offset of the event in the document.
+    pub at: u64,
     /// 1-based event index.
+    pub index: u32,
+    /// pid/tid, interned by the scanner.
+    pub thread: u32,
+}
+
+/// An op a GPU activity links to, after [`Links::finish`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LinkedOp {
+    /// 1-based event index (the order of `Links::linked`).
     pub index: u64,
-    /// Whether a kernel can be attributed to it: real ops, not annotations or `ProfilerStep#N`.
-    pub linkable: bool,
+    /// Byte offset of the event in the document.
+    pub at: u64,
 }
 
 /// The collective args Kineto writes on NCCL kernels and on `record_param_comms`.
@@ -41,14 +52,21 @@ pub(crate) struct CollectiveArgs<'a> {
     pub pg_desc: Option<Cow<'a, str>>,
 }
 
-/// A runtime/driver call that launched GPU work, keyed by its correlation id.
-#[derive(Debug)]
-pub(crate) struct Launch<'a> {
-    pub thread: (Id<'a>, Id<'a>),
+/// A runtime/driver call that launched GPU work.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Launch {
+    pub correlation: i64,
     pub ts: i64,
     pub dur: i64,
-    /// Filled by [`Links::finish`].
-    pub op: Option<u32>,
+    pub thread: u32,
+    /// Position in `Links::linked` (`u32::MAX`: none), filled by [`Links::finish`].
+    op: u32,
+}
+
+impl Launch {
+    pub fn new(correlation: i64, ts: i64, dur: i64, thread: u32) -> Launch {
+        Launch { correlation, ts, dur, thread, op: NONE_U32 }
+    }
 }
 
 /// A `ProfilerStep#N` window.
@@ -79,9 +97,19 @@ impl OpLink {
 
 #[derive(Debug, Default)]
 pub(crate) struct Links<'a> {
-    pub ops: Vec<CpuOp<'a>>,
-    pub launches: HashMap<i64, Launch<'a>>,
-    pub by_external: HashMap<i64, u32>,
+    /// Pass 1: every linkable op, in file order. Emptied by [`Links::finish`].
+    pub ops: Vec<OpSpan>,
+    /// Pass 1: every launch in file order; after [`Links::finish`], one per correlation id (the
+    /// first in the file), sorted by it.
+    pub launches: Vec<Launch>,
+    /// Pass 1: external ids of GPU activities (only ops with one of them need an entry in
+    /// `by_external`). Emptied by [`Links::finish`].
+    pub gpu_external_ids: Vec<i64>,
+    /// After [`Links::finish`]: the ops a launch or a GPU activity's external id reaches.
+    pub linked: Vec<LinkedOp>,
+    /// After [`Links::finish`]: external id → position in `linked` (the first such op in the
+    /// file), sorted by external id.
+    pub by_external: Vec<(i64, u32)>,
     /// CPU-side windows (`cpu_op`/`user_annotation`/`Operator`), sorted by start.
     pub steps: Vec<Step>,
     /// `gpu_user_annotation` windows, for activities with no launch.
@@ -95,52 +123,87 @@ pub(crate) struct Links<'a> {
     pub hta_cutoff: Option<i64>,
 }
 
-impl<'a> Links<'a> {
-    /// Resolves every launch's innermost enclosing op, indexes ops by external id and sorts steps.
+impl Links<'_> {
+    /// Resolves every launch's innermost enclosing op, indexes ops by external id, keeps only
+    /// the ops something links to, and sorts steps.
     pub fn finish(&mut self) {
-        let mut by_thread: HashMap<&(Id<'a>, Id<'a>), Vec<u32>> = HashMap::new();
-        for (i, op) in self.ops.iter().enumerate() {
-            if op.linkable {
-                by_thread.entry(&op.thread).or_default().push(i as u32);
-                if let Some(x) = op.external_id {
-                    self.by_external.entry(x).or_insert(i as u32);
-                }
-            }
-        }
-        let mut launches_by_thread: HashMap<&(Id<'a>, Id<'a>), Vec<(i64, i64)>> = HashMap::new();
-        for (&corr, l) in &self.launches {
-            launches_by_thread.entry(&l.thread).or_default().push((l.ts, corr));
-        }
-        let mut found: Vec<(i64, u32)> = Vec::new();
-        for (thread, mut calls) in launches_by_thread {
-            let Some(ops) = by_thread.get_mut(thread) else { continue };
-            // Outer ops first when two start together, so the inner one ends up on top.
-            ops.sort_by_key(|&i| (self.ops[i as usize].start, std::cmp::Reverse(self.ops[i as usize].end)));
-            calls.sort_unstable();
-            let mut stack: Vec<u32> = Vec::new();
-            let mut next = 0;
-            for (ts, corr) in calls {
-                while next < ops.len() && self.ops[ops[next] as usize].start <= ts {
-                    let start = self.ops[ops[next] as usize].start;
-                    while stack.last().is_some_and(|&top| self.ops[top as usize].end < start) {
-                        stack.pop();
-                    }
-                    stack.push(ops[next]);
+        // One launch per correlation id, the first in the file (a stable sort keeps file order).
+        self.launches.sort_by_key(|l| l.correlation);
+        self.launches.dedup_by_key(|l| l.correlation);
+        // Per thread, by start; outer ops first when two start together, so the inner one ends
+        // up on top of the stack; file order breaks the remaining ties.
+        let mut ops = std::mem::take(&mut self.ops);
+        ops.sort_unstable_by_key(|o| (o.thread, o.start, Reverse(o.end), o.index));
+        let mut calls: Vec<u32> = (0..self.launches.len() as u32).collect();
+        calls.sort_unstable_by_key(|&i| {
+            let l = &self.launches[i as usize];
+            (l.thread, l.ts, l.correlation)
+        });
+        // Launch → position in `ops` (the sorted order), for now.
+        let mut stack: Vec<u32> = Vec::new();
+        let (mut next, mut group) = (0usize, None);
+        for &c in &calls {
+            let (thread, ts) = (self.launches[c as usize].thread, self.launches[c as usize].ts);
+            if group != Some(thread) {
+                group = Some(thread);
+                stack.clear();
+                while next < ops.len() && ops[next].thread < thread {
                     next += 1;
                 }
-                while stack.last().is_some_and(|&top| self.ops[top as usize].end < ts) {
+            }
+            while next < ops.len() && ops[next].thread == thread && ops[next].start <= ts {
+                let start = ops[next].start;
+                while stack.last().is_some_and(|&top| ops[top as usize].end < start) {
                     stack.pop();
                 }
-                if let Some(&top) = stack.last() {
-                    found.push((corr, top));
-                }
+                stack.push(next as u32);
+                next += 1;
+            }
+            while stack.last().is_some_and(|&top| ops[top as usize].end < ts) {
+                stack.pop();
+            }
+            self.launches[c as usize].op = stack.last().copied().unwrap_or(NONE_U32);
+        }
+        drop(calls);
+        // External ids GPU activities carry → the first linkable op (in file order) with one.
+        let mut wanted = std::mem::take(&mut self.gpu_external_ids);
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut by_external: Vec<(i64, u32)> = ops
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.external_id != NONE_I64 && wanted.binary_search(&o.external_id).is_ok())
+            .map(|(i, o)| (o.external_id, i as u32))
+            .collect();
+        drop(wanted);
+        by_external.sort_unstable_by_key(|&(x, i)| (x, ops[i as usize].index));
+        by_external.dedup_by_key(|e| e.0);
+        // Keep only the reached ops, in file order; renumber the references.
+        let mut reached: Vec<u32> = self.launches.iter().map(|l| l.op).filter(|&p| p != NONE_U32).collect();
+        reached.extend(by_external.iter().map(|e| e.1));
+        reached.sort_unstable_by_key(|&p| ops[p as usize].index);
+        reached.dedup();
+        let mut renumber = vec![NONE_U32; ops.len()];
+        self.linked = reached
+            .iter()
+            .enumerate()
+            .map(|(k, &p)| {
+                renumber[p as usize] = k as u32;
+                LinkedOp { index: u64::from(ops[p as usize].index), at: ops[p as usize].at }
+            })
+            .collect();
+        drop(reached);
+        drop(ops);
+        for l in &mut self.launches {
+            if l.op != NONE_U32 {
+                l.op = renumber[l.op as usize];
             }
         }
-        for (corr, op) in found {
-            if let Some(l) = self.launches.get_mut(&corr) {
-                l.op = Some(op);
-            }
+        for e in &mut by_external {
+            e.1 = renumber[e.1 as usize];
         }
+        self.by_external = by_external;
+        self.launches.shrink_to_fit();
         self.steps.sort_unstable_by_key(|s| (s.start, s.end));
         self.gpu_steps.sort_unstable_by_key(|s| (s.start, s.end));
         if self.step_names.len() >= 2 {
@@ -148,13 +211,28 @@ impl<'a> Links<'a> {
         }
     }
 
-    /// The op that launched an activity, and how it was found.
+    /// The launch with this correlation id, after [`Links::finish`].
+    pub fn launch(&self, correlation: i64) -> Option<&Launch> {
+        let i = self.launches.binary_search_by_key(&correlation, |l| l.correlation).ok()?;
+        Some(&self.launches[i])
+    }
+
+    /// The op (position in `linked`) that launched an activity, and how it was found.
     pub fn op_for(&self, correlation: Option<i64>, external_id: Option<i64>) -> Option<(u32, OpLink)> {
         correlation
-            .and_then(|c| self.launches.get(&c))
-            .and_then(|l| l.op)
-            .map(|op| (op, OpLink::Correlation))
-            .or_else(|| external_id.and_then(|x| self.by_external.get(&x)).map(|&op| (op, OpLink::ExternalId)))
+            .and_then(|c| self.launch(c))
+            .filter(|l| l.op != NONE_U32)
+            .map(|l| (l.op, OpLink::Correlation))
+            .or_else(|| {
+                let x = external_id?;
+                let i = self.by_external.binary_search_by_key(&x, |e| e.0).ok()?;
+                Some((self.by_external[i].1, OpLink::ExternalId))
+            })
+    }
+
+    /// Position in `linked` of the op event with this index, if a GPU activity links to it.
+    pub fn linked_position(&self, index: u64) -> Option<u32> {
+        self.linked.binary_search_by_key(&index, |o| o.index).ok().map(|i| i as u32)
     }
 
     /// `N` of the window holding `t`, if any.
@@ -174,33 +252,47 @@ pub(crate) fn profiler_step_number(name: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
-    fn op(tid: i64, start: i64, end: i64, name: &'static str) -> CpuOp<'static> {
-        CpuOp {
-            thread: (Id::Num(1), Id::Num(tid)),
-            start,
-            end,
-            name: Cow::Borrowed(name),
-            cat: Cow::Borrowed("cpu_op"),
-            external_id: None,
-            dims: None,
-            types: None,
-            concrete: None,
-            collective: None,
-            index: 0,
-            linkable: true,
-        }
+    fn op(thread: u32, start: i64, end: i64, index: u32) -> OpSpan {
+        OpSpan { start, end, external_id: NONE_I64, at: u64::from(index) * 100, index, thread }
     }
 
     #[test]
     fn innermost_enclosing_op() {
-        let ops = vec![op(7, 0, 100, "outer"), op(7, 10, 40, "inner"), op(7, 50, 60, "later"), op(8, 0, 100, "other")];
+        // Event indices 1..=4: outer, inner, later (thread 7), other (thread 8).
+        let ops = vec![op(7, 0, 100, 1), op(7, 10, 40, 2), op(8, 0, 100, 3), op(7, 50, 60, 4)];
         let mut l = Links { ops, ..Default::default() };
-        for (corr, ts) in [(1, 5), (2, 20), (3, 45), (4, 55), (5, 200)] {
-            l.launches.insert(corr, Launch { thread: (Id::Num(1), Id::Num(7)), ts, dur: 1, op: None });
+        for (corr, ts) in [(5, 200), (1, 5), (2, 20), (3, 45), (4, 55), (1, 55)] {
+            l.launches.push(Launch::new(corr, ts, 1, 7));
         }
+        l.launches.push(Launch::new(6, 50, 1, 9));
         l.finish();
-        let got: Vec<Option<u32>> = (1..=5).map(|c| l.launches[&c].op).collect();
-        assert_eq!(got, vec![Some(0), Some(1), Some(0), Some(2), None]);
+        // Thread 8's op and the op-less launches are not kept.
+        let kept: Vec<u64> = l.linked.iter().map(|o| o.index).collect();
+        assert_eq!(kept, vec![1, 2, 4]);
+        assert_eq!(l.linked[2].at, 400);
+        let got: Vec<Option<u64>> =
+            (1..=6).map(|c| l.op_for(Some(c), None).map(|(p, _)| l.linked[p as usize].index)).collect();
+        // Correlation 1 appears twice: the first (ts 5) wins.
+        assert_eq!(got, vec![Some(1), Some(2), Some(1), Some(4), None, None]);
+        assert_eq!(l.launches.len(), 6);
+        assert_eq!(l.linked_position(4), Some(2));
+        assert_eq!(l.linked_position(3), None);
+    }
+
+    #[test]
+    fn external_ids_first_op_in_file_order() {
+        let mut a = op(1, 0, 10, 9);
+        a.external_id = 77;
+        let mut b = op(2, 0, 10, 4);
+        b.external_id = 77;
+        let mut c = op(1, 20, 30, 12);
+        c.external_id = 78;
+        let mut l = Links { ops: vec![a, b, c], gpu_external_ids: vec![77, 77], ..Default::default() };
+        l.finish();
+        // Only ext id 77 is carried by a GPU activity; of its two ops the earlier event wins.
+        assert_eq!(l.linked, vec![LinkedOp { index: 4, at: 400 }]);
+        assert_eq!(l.op_for(None, Some(77)), Some((0, OpLink::ExternalId)));
+        assert_eq!(l.op_for(Some(3), Some(78)), None);
     }
 
     #[test]

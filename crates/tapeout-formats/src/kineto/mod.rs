@@ -10,7 +10,8 @@
 //!   enclosing op and the `ops` table), `ProfilerStep#N` windows and the small header keys
 //!   (`deviceProperties`, `distributedInfo`, `baseTimeNanoseconds`, `schemaVersion`).
 //! - [`KinetoScan::emit`] (pass 2) walks the events again and hands [`KinetoBatch`]es of at most
-//!   `batch_rows` rows to a callback, so memory does not grow with the number of kernels.
+//!   `batch_rows` rows (`kernels` and `ops`) to a callback, so memory does not grow with the
+//!   number of kernels or ops.
 //! - [`parse_kineto`] does both and also emits the `devices` batch.
 //! - [`CategoryRules`] fills `category` from `pipelines/categories/kernels.toml` (ordered regexes,
 //!   first match wins; [`CategoryRules::default`] embeds the shipped file).
@@ -68,8 +69,13 @@
 //!   input's size. `copy_`: 0 flops, bytes = source + destination.
 //! - anything else: null.
 //!
-//! Memory: pass 1 holds the linking state (one entry per CPU op, runtime call and step), never
-//! per-kernel state; pass 2 holds at most one batch plus small per-name and per-op caches.
+//! Memory: pass 1 holds the linking state — per CPU op 40 bytes (times, external id, thread
+//! number, event index, byte offset of the event), per runtime call 32 bytes, per step 24, per
+//! GPU activity with an external id 8 — and borrows no text. [`Links::finish`] then keeps only
+//! the ops some GPU activity links to (16 bytes each). Pass 2 holds one batch per table, a
+//! per-kernel-name category cache, and the launching ops' names and inputs for at most 65,536
+//! ops (filled as the walk passes an op, read again from the document at its offset when a
+//! kernel comes before its op); `ops` rows are written as pass 2 walks past them.
 
 mod categories;
 mod columns;
@@ -81,9 +87,10 @@ mod link;
 mod tests;
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use arrow::array::RecordBatch;
+use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -102,7 +109,7 @@ pub use flops::{OpCost, dtype_info, op_cost};
 pub use link::OpLink;
 
 use event::{Event, Id, raw_f64, raw_i64, raw_int_list, raw_str, raw_time_ns};
-use link::{CollectiveArgs, CpuOp, Launch, Links, Step, profiler_step_number};
+use link::{CollectiveArgs, Launch, Links, OpSpan, Step, profiler_step_number};
 
 /// Rows per emitted batch unless the caller says otherwise.
 pub const DEFAULT_BATCH_ROWS: usize = 65_536;
@@ -454,10 +461,22 @@ fn interpret_header(raw: RawHeader) -> TraceHeader {
 #[derive(Default)]
 struct Scanner<'a> {
     links: Links<'a>,
+    /// pid/tid → number, for the compact op and launch entries.
+    threads: HashMap<(Id<'a>, Id<'a>), u32>,
+    /// Address of the document's first byte.
+    base: usize,
     by_cat: HashMap<Cow<'a, str>, u64>,
     unknown_ph: u64,
     span: Option<(i64, i64)>,
     rejects: Vec<Reject>,
+}
+
+impl<'a> Scanner<'a> {
+    fn thread(&mut self, ev: &Event<'a>) -> u32 {
+        let key = (Id::parse(ev.pid), Id::parse(ev.tid));
+        let next = self.threads.len() as u32;
+        *self.threads.entry(key).or_insert(next)
+    }
 }
 
 impl<'a> Handler<'a> for Scanner<'a> {
@@ -482,44 +501,49 @@ impl<'a> Handler<'a> for Scanner<'a> {
         self.span = Some(self.span.map_or((ts, end), |(s, e)| (s.min(ts), e.max(end))));
         let cat = ev.cat.as_deref().unwrap_or("");
         let name = ev.name.and_then(raw_str).unwrap_or_default();
+        let activity = Activity::from_cat(cat);
         if name.contains("ProfilerStep") {
-            self.links.step_names.insert(name.clone());
             // HTA's "CPU side" is everything that is not a GPU activity (stream < 0), so the
             // GPU-timeline `gpu_user_annotation` ProfilerStep events count towards its cut-off.
-            if Activity::from_cat(cat).is_none() {
+            if activity.is_none() {
                 let last = &mut self.links.last_cpu_step_start;
                 *last = Some(last.map_or(ts, |l: i64| l.max(ts)));
             }
+            if !self.links.step_names.contains(name.as_ref()) {
+                self.links.step_names.insert(name.clone());
+            }
         }
-        let args = ev.args.unwrap_or_default();
-        let thread = || (Id::parse(ev.pid), Id::parse(ev.tid));
-        if cat == "gpu_user_annotation" {
+        let args = ev.args.as_ref();
+        if activity.is_some() {
+            if let Some(x) = args.and_then(event::Args::external_id) {
+                self.links.gpu_external_ids.push(x);
+            }
+        } else if cat == "gpu_user_annotation" {
             if let Some(n) = profiler_step_number(&name) {
                 self.links.gpu_steps.push(Step { start: ts, end, n });
             }
         } else if is_launch_cat(cat) {
-            if let Some(corr) = args.correlation.and_then(raw_i64) {
-                self.links.launches.entry(corr).or_insert_with(|| Launch { thread: thread(), ts, dur, op: None });
+            if let Some(corr) = args.and_then(|a| a.correlation).and_then(raw_i64) {
+                let thread = self.thread(&ev);
+                self.links.launches.push(Launch::new(corr, ts, dur, thread));
             }
         } else if matches!(cat, "cpu_op" | "Operator" | "user_annotation") {
-            let step = profiler_step_number(&name);
-            if let Some(n) = step {
+            if let Some(n) = profiler_step_number(&name) {
                 self.links.steps.push(Step { start: ts, end, n });
+            } else if cat != "user_annotation"
+                && let Ok(index) = u32::try_from(index)
+            {
+                // Events past the 4-billionth are not linked (a trace of >200 GB).
+                let thread = self.thread(&ev);
+                self.links.ops.push(OpSpan {
+                    start: ts,
+                    end,
+                    external_id: args.and_then(event::Args::external_id).unwrap_or(i64::MIN),
+                    at: (raw.get().as_ptr() as usize - self.base) as u64,
+                    index,
+                    thread,
+                });
             }
-            self.links.ops.push(CpuOp {
-                thread: thread(),
-                start: ts,
-                end,
-                collective: collective_args(&args).map(Box::new),
-                external_id: args.external_id(),
-                dims: args.input_dims,
-                types: args.input_types,
-                concrete: args.concrete_inputs,
-                index,
-                linkable: cat != "user_annotation" && step.is_none(),
-                cat: ev.cat.clone().unwrap_or_default(),
-                name,
-            });
         }
         Ok(())
     }
@@ -548,7 +572,7 @@ pub fn scan_with_progress<'a>(
     bytes: &'a [u8],
     progress: &mut dyn FnMut(usize) -> Result<(), String>,
 ) -> Result<KinetoScan<'a>, KinetoError> {
-    let mut s = Scanner::default();
+    let mut s = Scanner { base: bytes.as_ptr() as usize, ..Default::default() };
     let raw = walk(bytes, &mut s, true, progress)?;
     let events = raw.events;
     let header = interpret_header(raw);
@@ -583,8 +607,8 @@ impl<'a> KinetoScan<'a> {
         devices_batch(&self.header.devices, file, self.header.rank)
     }
 
-    /// Pass 2: emits `kernels` batches (in event order) and then `ops` batches, each of at most
-    /// `batch_rows` rows, to `sink`; returns the trace summary. `file` fills the `file` column.
+    /// Pass 2: emits `kernels` and `ops` batches (each table's rows in event order, the two
+    /// interleaved), each of at most `batch_rows` rows, to `sink`; returns the trace summary. `file` fills the `file` column.
     pub fn emit(
         &self,
         file: &str,
@@ -612,48 +636,17 @@ impl<'a> KinetoScan<'a> {
             batch_rows,
             sink,
             builder: KernelBatchBuilder::new(),
+            ops: OpBatchBuilder::default(),
             categories: HashMap::new(),
-            costs: HashMap::new(),
-            charged: HashSet::new(),
+            linked_ops: HashMap::new(),
+            charged: vec![false; self.links.linked.len()],
             by_category: HashMap::new(),
             other: HashMap::new(),
             counts: [0; 4],
         };
         walk(self.bytes, &mut e, false, progress)?;
         e.flush()?;
-        let mut ops = OpBatchBuilder::default();
-        let base = self.header.base_time_ns;
-        let doc_start = self.bytes.as_ptr() as usize;
-        for (i, op) in self.links.ops.iter().enumerate() {
-            // The ops' fields borrow from the document: report where they are, so a mapped
-            // caller can let go of pages behind (ops are in file order).
-            if i % PROGRESS_EVERY as usize == 0
-                && let Some(raw) = op.dims.or(op.types)
-            {
-                progress((raw.get().as_ptr() as usize).saturating_sub(doc_start)).map_err(KinetoError::Stopped)?;
-            }
-            let (pid, tid) = (op.thread.0.to_text(), op.thread.1.to_text());
-            let row = OpRow {
-                event_index: op.index as i64,
-                cat: &op.cat,
-                name: &op.name,
-                pid: &pid,
-                tid: &tid,
-                start_ns: op.start,
-                dur_ns: op.end - op.start,
-                external_id: op.external_id,
-                input_dims: op.dims.map(RawValue::get),
-                input_types: op.types.map(RawValue::get),
-                step: Links::step_at(&self.links.steps, op.start),
-            };
-            ops.push(&row, base);
-            if ops.len() >= batch_rows {
-                (e.sink)(KinetoBatch::Ops(ops.finish(file, self.header.rank))).map_err(KinetoError::Sink)?;
-            }
-        }
-        if !ops.is_empty() {
-            (e.sink)(KinetoBatch::Ops(ops.finish(file, self.header.rank))).map_err(KinetoError::Sink)?;
-        }
+        e.flush_ops()?;
         let mut ns_by_category: Vec<(String, i64)> = e.by_category.iter().map(|(k, v)| (k.to_string(), *v)).collect();
         ns_by_category.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         let mut other_kernels: Vec<(String, i64, u64)> =
@@ -717,14 +710,62 @@ struct Emitter<'s, 'a, 'r> {
     batch_rows: usize,
     sink: &'s mut dyn FnMut(KinetoBatch) -> Result<(), String>,
     builder: KernelBatchBuilder,
+    ops: OpBatchBuilder,
     /// Category by kernel name: a trace repeats a few hundred names thousands of times.
     categories: HashMap<Cow<'a, str>, &'r str>,
-    costs: HashMap<u32, OpCost>,
-    /// Ops whose FLOPs were already put on a row.
-    charged: HashSet<u32>,
+    /// What kernels need of their ops, by position in `Links::linked`: filled as the walk passes
+    /// an op, or read again from the document when a kernel comes first. At most
+    /// [`LINKED_OP_CACHE`] entries.
+    linked_ops: HashMap<u32, LinkedOpInfo<'a>>,
+    /// Ops whose FLOPs were already put on a row, by position in `Links::linked`.
+    charged: Vec<bool>,
     by_category: HashMap<&'r str, i64>,
     other: HashMap<Cow<'a, str>, (i64, u64)>,
     counts: [u64; 4],
+}
+
+/// Entries of [`Emitter::linked_ops`] before it is emptied (about 200 bytes each, texts borrowed).
+const LINKED_OP_CACHE: usize = 1 << 16;
+
+/// The parts of a launching op a kernel row uses.
+struct LinkedOpInfo<'a> {
+    name: Cow<'a, str>,
+    dims: Option<&'a RawValue>,
+    types: Option<&'a RawValue>,
+    collective: Option<CollectiveArgs<'a>>,
+    index: u64,
+    cost: OpCost,
+}
+
+impl<'a> LinkedOpInfo<'a> {
+    fn new(ev: &Event<'a>, index: u64) -> LinkedOpInfo<'a> {
+        let name = ev.name.and_then(raw_str).unwrap_or_default();
+        let args = ev.args.as_ref();
+        let dims = args.and_then(|a| a.input_dims);
+        let types = args.and_then(|a| a.input_types);
+        let cost = op_cost(&name, dims, types, args.and_then(|a| a.concrete_inputs));
+        LinkedOpInfo { collective: args.and_then(collective_args), name, dims, types, index, cost }
+    }
+}
+
+/// The op at position `p` of `Links::linked`, from the cache or read again from the document.
+fn linked_op<'c, 'a>(
+    cache: &'c mut HashMap<u32, LinkedOpInfo<'a>>,
+    scan: &KinetoScan<'a>,
+    p: u32,
+) -> Result<&'c LinkedOpInfo<'a>, KinetoError> {
+    if !cache.contains_key(&p) {
+        let op = scan.links.linked[p as usize];
+        let bytes: &'a [u8] = scan.bytes;
+        let mut de = serde_json::Deserializer::from_slice(&bytes[op.at as usize..]);
+        // Pass 1 parsed this very event, so this cannot fail on unchanged input.
+        let ev = Event::deserialize(&mut de).map_err(json_error)?;
+        if cache.len() >= LINKED_OP_CACHE {
+            cache.clear();
+        }
+        cache.insert(p, LinkedOpInfo::new(&ev, op.index));
+    }
+    Ok(&cache[&p])
 }
 
 impl Emitter<'_, '_, '_> {
@@ -735,6 +776,49 @@ impl Emitter<'_, '_, '_> {
         let batch = self.builder.finish(self.file, self.scan.header.rank);
         (self.sink)(KinetoBatch::Kernels(batch)).map_err(KinetoError::Sink)
     }
+
+    fn flush_ops(&mut self) -> Result<(), KinetoError> {
+        if self.ops.is_empty() {
+            return Ok(());
+        }
+        let batch = self.ops.finish(self.file, self.scan.header.rank);
+        (self.sink)(KinetoBatch::Ops(batch)).map_err(KinetoError::Sink)
+    }
+}
+
+impl<'a> Emitter<'_, 'a, '_> {
+    /// One `ops` row, and the op's cache entry when a GPU activity links to it.
+    fn op_event(&mut self, index: u64, ev: &Event<'a>, ts: i64, dur: i64) -> Result<(), KinetoError> {
+        if let Some(p) = self.scan.links.linked_position(index)
+            && !self.linked_ops.contains_key(&p)
+        {
+            if self.linked_ops.len() >= LINKED_OP_CACHE {
+                self.linked_ops.clear();
+            }
+            self.linked_ops.insert(p, LinkedOpInfo::new(ev, index));
+        }
+        let name = ev.name.and_then(raw_str).unwrap_or_default();
+        let args = ev.args.as_ref();
+        let (pid, tid) = (Id::parse(ev.pid).to_text(), Id::parse(ev.tid).to_text());
+        let row = OpRow {
+            event_index: index as i64,
+            cat: ev.cat.as_deref().unwrap_or(""),
+            name: &name,
+            pid: &pid,
+            tid: &tid,
+            start_ns: ts,
+            dur_ns: dur,
+            external_id: args.and_then(event::Args::external_id),
+            input_dims: args.and_then(|a| a.input_dims).map(RawValue::get),
+            input_types: args.and_then(|a| a.input_types).map(RawValue::get),
+            step: Links::step_at(&self.scan.links.steps, ts),
+        };
+        self.ops.push(&row, self.scan.header.base_time_ns);
+        if self.ops.len() >= self.batch_rows {
+            self.flush_ops()?;
+        }
+        Ok(())
+    }
 }
 
 impl<'a, 'r> Handler<'a> for Emitter<'_, 'a, 'r> {
@@ -742,6 +826,9 @@ impl<'a, 'r> Handler<'a> for Emitter<'_, 'a, 'r> {
         let Ok(Checked::Event { ev, ts: Some(ts), dur: Some(dur) }) = check(index, raw) else { return Ok(()) };
         if ev.ph.as_deref() != Some("X") {
             return Ok(());
+        }
+        if matches!(ev.cat.as_deref(), Some("cpu_op" | "Operator" | "user_annotation")) {
+            return self.op_event(index, &ev, ts, dur);
         }
         let Some(activity) = ev.cat.as_deref().and_then(Activity::from_cat) else { return Ok(()) };
         let links = &self.scan.links;
@@ -764,15 +851,13 @@ impl<'a, 'r> Handler<'a> for Emitter<'_, 'a, 'r> {
             _ => memory_category(activity, direction),
         };
         let linked = links.op_for(correlation, external_id);
-        let op = linked.map(|(i, _)| &links.ops[i as usize]);
-        let cost = linked.map(|(i, _)| {
-            *self.costs.entry(i).or_insert_with(|| {
-                let op = &links.ops[i as usize];
-                op_cost(&op.name, op.dims, op.types, op.concrete)
-            })
-        });
-        let first_for_op = linked.is_some_and(|(i, _)| self.charged.insert(i));
-        let launch = correlation.and_then(|c| links.launches.get(&c));
+        let first_for_op = linked.is_some_and(|(p, _)| !std::mem::replace(&mut self.charged[p as usize], true));
+        let op = match linked {
+            Some((p, _)) => Some(linked_op(&mut self.linked_ops, self.scan, p)?),
+            None => None,
+        };
+        let cost = op.map(|o| o.cost);
+        let launch = correlation.and_then(|c| links.launch(c));
         let step = match launch {
             Some(l) => Links::step_at(&links.steps, l.ts),
             None => Links::step_at(&links.gpu_steps, ts),
@@ -784,7 +869,7 @@ impl<'a, 'r> Handler<'a> for Emitter<'_, 'a, 'r> {
         let nccl = parse_nccl_kernel_name(&name);
         let own_coll = collective_args(&args);
         let coll: Option<&CollectiveArgs> = own_coll.as_ref().or_else(|| {
-            (nccl.is_some() || category == "communication").then(|| op.and_then(|o| o.collective.as_deref())).flatten()
+            (nccl.is_some() || category == "communication").then(|| op.and_then(|o| o.collective.as_ref())).flatten()
         });
         let coll_dtype = coll.and_then(|c| c.dtype.as_deref());
         let coll_size = coll_dtype.and_then(dtype_info);

@@ -108,7 +108,9 @@ fn tiny_trace_rows_links_and_values() {
         })
         .collect();
     // 4 GPU rows in batches of 2; 5 CPU-side ops (2 steps, linear, addmm, copy_) in 2 + 2 + 1.
-    assert_eq!(sizes, vec![('d', 1), ('k', 2), ('k', 2), ('o', 2), ('o', 2), ('o', 1)]);
+    // Pass 2 writes each table's batch when it fills, so the order follows the file's events:
+    // four ops come before the first kernel (event 6).
+    assert_eq!(sizes, vec![('d', 1), ('o', 2), ('o', 2), ('k', 2), ('k', 2), ('o', 1)]);
     let k = kernels(&batches);
     assert_eq!(i64s(&k, "event_index"), vec![Some(6), Some(9), Some(10), Some(17)]);
     assert_eq!(strs(&k, "category"), vec![s("gemm"), s("memcpy_dtoh"), s("communication"), s("elementwise")]);
@@ -228,6 +230,38 @@ fn header_defaults_and_single_step() {
     assert_eq!(strs(&k, "category"), vec![s("other"), s("memset")]);
     assert_eq!(report.summary.other_kernels, vec![("k".to_string(), 1_000, 1)]);
     assert_eq!(report.summary.other_share(), Some(0.5));
+}
+
+#[test]
+fn kernels_before_their_ops_in_the_file() {
+    // GPU activities first, the launching CPU side last: pass 2 reaches each kernel before its
+    // op, so the op is read again from the document at the offset pass 1 kept. Linking by
+    // correlation (k1 → aten::mm), by external id (k2 → aten::bmm, no launch), and a thread
+    // whose op does not enclose the launch (k3: none).
+    let text = br#"{"traceEvents": [
+        {"ph": "X", "cat": "kernel", "name": "sm90_gemm", "pid": 0, "tid": 7, "ts": 30, "dur": 4, "args": {"correlation": 9}},
+        {"ph": "X", "cat": "kernel", "name": "sm90_gemm", "pid": 0, "tid": 7, "ts": 40, "dur": 4, "args": {"External id": 22}},
+        {"ph": "X", "cat": "kernel", "name": "sm90_gemm", "pid": 0, "tid": 7, "ts": 50, "dur": 4, "args": {"correlation": 10}},
+        {"ph": "X", "cat": "kernel", "name": "sm90_gemm", "pid": 0, "tid": 7, "ts": 60, "dur": 4, "args": {"correlation": 9}},
+        {"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "pid": 1, "tid": 2, "ts": 12, "dur": 1, "args": {"correlation": 9}},
+        {"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "pid": 1, "tid": 3, "ts": 12, "dur": 1, "args": {"correlation": 10}},
+        {"ph": "X", "cat": "cpu_op", "name": "aten::mm", "pid": 1, "tid": 2, "ts": 10, "dur": 5,
+         "args": {"External id": 21, "Input Dims": [[8, 16], [16, 4]], "Input type": ["float", "float"]}},
+        {"ph": "X", "cat": "cpu_op", "name": "aten::bmm", "pid": 1, "tid": 2, "ts": 20, "dur": 5,
+         "args": {"External id": 22, "Input Dims": [[2, 8, 16], [2, 16, 4]], "Input type": ["c10::BFloat16", "c10::BFloat16"]}},
+        {"ph": "X", "cat": "cpu_op", "name": "aten::add", "pid": 1, "tid": 3, "ts": 13, "dur": 5}
+    ]}"#;
+    let (batches, _) = collect(text, 10);
+    let k = kernels(&batches);
+    assert_eq!(strs(&k, "op"), vec![s("aten::mm"), s("aten::bmm"), None, s("aten::mm")]);
+    assert_eq!(strs(&k, "op_link"), vec![s("correlation"), s("external_id"), None, s("correlation")]);
+    assert_eq!(i64s(&k, "op_event_index"), vec![Some(7), Some(8), None, Some(7)]);
+    // 2·M·N·K on the op's first kernel only.
+    assert_eq!(i64s(&k, "flops"), vec![Some(2 * 8 * 4 * 16), Some(2 * 2 * 8 * 4 * 16), None, None]);
+    assert_eq!(strs(&k, "dtype"), vec![s("float32"), s("bfloat16"), None, s("float32")]);
+    assert_eq!(strs(&k, "op_input_dims")[1], s("[[2, 8, 16], [2, 16, 4]]"));
+    let ops = batches.iter().find_map(|b| if let KinetoBatch::Ops(o) = b { Some(o.clone()) } else { None }).unwrap();
+    assert_eq!(i64s(&ops, "event_index"), vec![Some(7), Some(8), Some(9)]);
 }
 
 #[test]
