@@ -110,7 +110,7 @@ fn trace_row(s: &TraceSummary, file: &str) -> Result<RecordBatch, LakeError> {
 }
 
 /// Bytes parsed between two releases of the mapping's resident pages.
-pub const RELEASE_EVERY: usize = 64 << 20;
+pub const RELEASE_EVERY: usize = 16 << 20;
 
 /// Folder for decompressed traces while they are parsed.
 pub const TMP_DIR: &str = "_tmp";

@@ -37,9 +37,13 @@ use crate::manifest::OutputFile;
 pub const FLUSH_ROWS: usize = 256 * 1024;
 /// Buffered bytes per partition before they are written, whatever the row count (quarantine
 /// rows carry up to 4 KiB of raw text each).
-pub const FLUSH_BYTES: usize = 64 << 20;
+pub const FLUSH_BYTES: usize = 32 << 20;
 /// Rows per Parquet row group.
 pub const ROW_GROUP_ROWS: usize = 1024 * 1024;
+/// Memory an open file's row group may hold (the Parquet writer's own estimate) before the row
+/// group is ended early: wide tables with long strings (`kernels`, `ops`) would otherwise hold
+/// a million encoded rows per open file.
+pub const ROW_GROUP_BYTES: usize = 32 << 20;
 /// Rows after which a partition's file is closed and a new one started.
 pub const MAX_FILE_ROWS: u64 = 16 * 1024 * 1024;
 /// Rows buffered across all partitions before the fullest partition is written out, so many
@@ -205,6 +209,9 @@ impl TableWriter {
         for b in &batches {
             open.writer.write(b).map_err(|e| LakeError::parquet(&open.tmp, e))?;
             open.rows += b.num_rows() as u64;
+            if open.writer.memory_size() >= ROW_GROUP_BYTES {
+                open.writer.flush().map_err(|e| LakeError::parquet(&open.tmp, e))?;
+            }
         }
         open.last_key = last;
         Ok(())

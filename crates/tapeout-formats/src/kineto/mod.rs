@@ -112,7 +112,7 @@ use event::{Event, Id, raw_f64, raw_i64, raw_int_list, raw_str, raw_time_ns};
 use link::{CollectiveArgs, Launch, Links, OpSpan, Step, profiler_step_number};
 
 /// Rows per emitted batch unless the caller says otherwise.
-pub const DEFAULT_BATCH_ROWS: usize = 65_536;
+pub const DEFAULT_BATCH_ROWS: usize = 16_384;
 
 /// Why a whole document cannot be parsed (one bad event is a [`Reject`], not this).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
