@@ -258,6 +258,11 @@ fn check<'a>(index: u64, raw: &'a RawValue) -> Result<Checked<'a>, Reject> {
     Ok(Checked::Event { ev, ts, dur })
 }
 
+/// CPU-side events that are `ops` rows (and, unless annotations or steps, link targets).
+fn is_op_cat(cat: &str) -> bool {
+    matches!(cat, "cpu_op" | "Operator" | "user_annotation")
+}
+
 fn is_launch_cat(cat: &str) -> bool {
     matches!(cat, "cuda_runtime" | "cuda_driver" | "Runtime" | "mtia_runtime" | "privateuse1_runtime" | "xpu_runtime")
 }
@@ -527,7 +532,7 @@ impl<'a> Handler<'a> for Scanner<'a> {
                 let thread = self.thread(&ev);
                 self.links.launches.push(Launch::new(corr, ts, dur, thread));
             }
-        } else if matches!(cat, "cpu_op" | "Operator" | "user_annotation") {
+        } else if is_op_cat(cat) {
             if let Some(n) = profiler_step_number(&name) {
                 self.links.steps.push(Step { start: ts, end, n });
             } else if cat != "user_annotation"
@@ -760,12 +765,17 @@ fn linked_op<'c, 'a>(
         let mut de = serde_json::Deserializer::from_slice(&bytes[op.at as usize..]);
         // Pass 1 parsed this very event, so this cannot fail on unchanged input.
         let ev = Event::deserialize(&mut de).map_err(json_error)?;
-        if cache.len() >= LINKED_OP_CACHE {
-            cache.clear();
-        }
-        cache.insert(p, LinkedOpInfo::new(&ev, op.index));
+        remember_linked_op(cache, p, LinkedOpInfo::new(&ev, op.index));
     }
     Ok(&cache[&p])
+}
+
+/// Adds an entry to the linked-op cache, emptying it first when it is full.
+fn remember_linked_op<'a>(cache: &mut HashMap<u32, LinkedOpInfo<'a>>, p: u32, info: LinkedOpInfo<'a>) {
+    if cache.len() >= LINKED_OP_CACHE {
+        cache.clear();
+    }
+    cache.insert(p, info);
 }
 
 impl Emitter<'_, '_, '_> {
@@ -792,10 +802,7 @@ impl<'a> Emitter<'_, 'a, '_> {
         if let Some(p) = self.scan.links.linked_position(index)
             && !self.linked_ops.contains_key(&p)
         {
-            if self.linked_ops.len() >= LINKED_OP_CACHE {
-                self.linked_ops.clear();
-            }
-            self.linked_ops.insert(p, LinkedOpInfo::new(ev, index));
+            remember_linked_op(&mut self.linked_ops, p, LinkedOpInfo::new(ev, index));
         }
         let name = ev.name.and_then(raw_str).unwrap_or_default();
         let args = ev.args.as_ref();
@@ -827,7 +834,7 @@ impl<'a, 'r> Handler<'a> for Emitter<'_, 'a, 'r> {
         if ev.ph.as_deref() != Some("X") {
             return Ok(());
         }
-        if matches!(ev.cat.as_deref(), Some("cpu_op" | "Operator" | "user_annotation")) {
+        if ev.cat.as_deref().is_some_and(is_op_cat) {
             return self.op_event(index, &ev, ts, dur);
         }
         let Some(activity) = ev.cat.as_deref().and_then(Activity::from_cat) else { return Ok(()) };
