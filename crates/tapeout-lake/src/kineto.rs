@@ -35,6 +35,12 @@ use crate::LakeError;
 use crate::source::{Compression, open_decoded};
 use crate::writer::{StagedFile, TableWriter, discard, quarantine_batch};
 
+/// Bytes buffered per table before a write: Kineto rows arrive in event order (nearly sorted
+/// by start), so a large sort buffer buys little, and `kernels` and `ops` rows are wide.
+const WRITER_BUFFER_BYTES: usize = 16 << 20;
+/// Parquet-writer memory per open Kineto table file before its row group ends.
+const WRITER_ROW_GROUP_BYTES: usize = 16 << 20;
+
 /// Format id of Kineto traces in the manifest and summaries.
 pub const FORMAT_ID: &str = "kineto";
 
@@ -219,7 +225,10 @@ pub fn stage_trace(
             return Ok(());
         }
         *tables.entry(table.to_string()).or_default() += batch.num_rows() as u64;
-        let w = writers.entry(table).or_insert_with(|| TableWriter::new(lake, tapeout_schema::table(table), tag));
+        let w = writers.entry(table).or_insert_with(|| {
+            TableWriter::new(lake, tapeout_schema::table(table), tag)
+                .with_memory_caps(WRITER_BUFFER_BYTES, WRITER_ROW_GROUP_BYTES)
+        });
         w.push(&partition, batch)
     };
     let mut sink = |batch: KinetoBatch| -> Result<(), String> {

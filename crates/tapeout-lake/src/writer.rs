@@ -95,6 +95,10 @@ pub struct TableWriter {
     staged: Vec<StagedFile>,
     buffered_rows: usize,
     clock: u64,
+    /// [`FLUSH_BYTES`] unless set by [`TableWriter::with_memory_caps`].
+    flush_bytes: usize,
+    /// [`ROW_GROUP_BYTES`] unless set by [`TableWriter::with_memory_caps`].
+    row_group_bytes: usize,
 }
 
 impl TableWriter {
@@ -112,7 +116,18 @@ impl TableWriter {
             staged: Vec::new(),
             buffered_rows: 0,
             clock: 0,
+            flush_bytes: FLUSH_BYTES,
+            row_group_bytes: ROW_GROUP_BYTES,
         }
+    }
+
+    /// Lower memory caps than the defaults: at most `flush_bytes` buffered per partition and
+    /// `row_group_bytes` of Parquet-writer memory per open file (smaller row groups). For
+    /// inputs whose rows arrive in sort order, where a large buffer buys nothing.
+    pub fn with_memory_caps(mut self, flush_bytes: usize, row_group_bytes: usize) -> Self {
+        self.flush_bytes = flush_bytes;
+        self.row_group_bytes = row_group_bytes;
+        self
     }
 
     /// Adds rows (in the table's file schema) to the partition directory `partition`
@@ -126,7 +141,7 @@ impl TableWriter {
         p.rows += batch.num_rows();
         p.bytes += batch.get_array_memory_size();
         p.buffered.push(batch);
-        if p.rows >= FLUSH_ROWS || p.bytes >= FLUSH_BYTES {
+        if p.rows >= FLUSH_ROWS || p.bytes >= self.flush_bytes {
             self.flush(partition)?;
         }
         while self.buffered_rows > TOTAL_BUFFERED_ROWS {
@@ -209,7 +224,7 @@ impl TableWriter {
         for b in &batches {
             open.writer.write(b).map_err(|e| LakeError::parquet(&open.tmp, e))?;
             open.rows += b.num_rows() as u64;
-            if open.writer.memory_size() >= ROW_GROUP_BYTES {
+            if open.writer.memory_size() >= self.row_group_bytes {
                 open.writer.flush().map_err(|e| LakeError::parquet(&open.tmp, e))?;
             }
         }

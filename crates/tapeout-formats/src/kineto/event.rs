@@ -102,6 +102,13 @@ impl<'a> Id<'a> {
         Id::Text(raw_str(raw).unwrap_or(Cow::Borrowed(raw.get())))
     }
 
+    pub fn into_owned(self) -> Id<'static> {
+        match self {
+            Id::Num(n) => Id::Num(n),
+            Id::Text(s) => Id::Text(Cow::Owned(s.into_owned())),
+        }
+    }
+
     pub fn to_text(&self) -> String {
         match self {
             Id::Num(i64::MIN) => String::new(),

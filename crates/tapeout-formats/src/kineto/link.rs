@@ -96,7 +96,7 @@ impl OpLink {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct Links<'a> {
+pub(crate) struct Links {
     /// Pass 1: every linkable op, in file order. Emptied by [`Links::finish`].
     pub ops: Vec<OpSpan>,
     /// Pass 1: every launch in file order; after [`Links::finish`], one per correlation id (the
@@ -115,7 +115,7 @@ pub(crate) struct Links<'a> {
     /// `gpu_user_annotation` windows, for activities with no launch.
     pub gpu_steps: Vec<Step>,
     /// Distinct event names containing `ProfilerStep` (HTA's symbol-table test).
-    pub step_names: HashSet<Cow<'a, str>>,
+    pub step_names: HashSet<Box<str>>,
     /// Latest start of a non-GPU-activity event named like a ProfilerStep (CPU ops, user and
     /// gpu_user annotations: HTA 0.5's CPU side is every event with stream < 0).
     pub last_cpu_step_start: Option<i64>,
@@ -123,7 +123,7 @@ pub(crate) struct Links<'a> {
     pub hta_cutoff: Option<i64>,
 }
 
-impl Links<'_> {
+impl Links {
     /// Resolves every launch's innermost enclosing op, indexes ops by external id, keeps only
     /// the ops something links to, and sorts steps.
     pub fn finish(&mut self) {

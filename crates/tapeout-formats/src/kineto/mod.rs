@@ -464,27 +464,35 @@ fn interpret_header(raw: RawHeader) -> TraceHeader {
 // Pass 1.
 
 #[derive(Default)]
-struct Scanner<'a> {
-    links: Links<'a>,
-    /// pid/tid → number, for the compact op and launch entries.
-    threads: HashMap<(Id<'a>, Id<'a>), u32>,
+struct Scanner {
+    links: Links,
+    /// pid/tid → number, for the compact op and launch entries. Keys (like every map key that
+    /// outlives an event) are owned: hashing or comparing a key borrowed from the mapping would
+    /// fault its page back in after the mapping was released, and a large folio with it.
+    threads: HashMap<(Id<'static>, Id<'static>), u32>,
     /// Address of the document's first byte.
     base: usize,
-    by_cat: HashMap<Cow<'a, str>, u64>,
+    by_cat: HashMap<Box<str>, u64>,
     unknown_ph: u64,
     span: Option<(i64, i64)>,
     rejects: Vec<Reject>,
 }
 
-impl<'a> Scanner<'a> {
-    fn thread(&mut self, ev: &Event<'a>) -> u32 {
+impl Scanner {
+    fn thread<'a>(&mut self, ev: &Event<'a>) -> u32 {
         let key = (Id::parse(ev.pid), Id::parse(ev.tid));
+        // The map is covariant in its key: look up with the borrowed key, insert an owned one.
+        let threads: &HashMap<(Id<'a>, Id<'a>), u32> = &self.threads;
+        if let Some(&n) = threads.get(&key) {
+            return n;
+        }
         let next = self.threads.len() as u32;
-        *self.threads.entry(key).or_insert(next)
+        self.threads.insert((key.0.into_owned(), key.1.into_owned()), next);
+        next
     }
 }
 
-impl<'a> Handler<'a> for Scanner<'a> {
+impl<'a> Handler<'a> for Scanner {
     fn event(&mut self, index: u64, raw: &'a RawValue) -> Result<(), KinetoError> {
         let (ev, ts, dur) = match check(index, raw) {
             Err(r) => {
@@ -497,7 +505,13 @@ impl<'a> Handler<'a> for Scanner<'a> {
             }
             Ok(Checked::Event { ev, ts, dur }) => (ev, ts, dur),
         };
-        *self.by_cat.entry(ev.cat.clone().unwrap_or_default()).or_default() += 1;
+        let cat = ev.cat.as_deref().unwrap_or("");
+        match self.by_cat.get_mut(cat) {
+            Some(n) => *n += 1,
+            None => {
+                self.by_cat.insert(cat.into(), 1);
+            }
+        }
         if ev.ph.as_deref() != Some("X") {
             return Ok(());
         }
@@ -515,7 +529,7 @@ impl<'a> Handler<'a> for Scanner<'a> {
                 *last = Some(last.map_or(ts, |l: i64| l.max(ts)));
             }
             if !self.links.step_names.contains(name.as_ref()) {
-                self.links.step_names.insert(name.clone());
+                self.links.step_names.insert(name.as_ref().into());
             }
         }
         let args = ev.args.as_ref();
@@ -558,7 +572,7 @@ impl<'a> Handler<'a> for Scanner<'a> {
 pub struct KinetoScan<'a> {
     bytes: &'a [u8],
     header: TraceHeader,
-    links: Links<'a>,
+    links: Links,
     events: u64,
     by_cat: Vec<(String, u64)>,
     unknown_ph: u64,
@@ -582,7 +596,7 @@ pub fn scan_with_progress<'a>(
     let events = raw.events;
     let header = interpret_header(raw);
     s.links.finish();
-    let mut by_cat: Vec<(String, u64)> = s.by_cat.into_iter().map(|(k, v)| (k.into_owned(), v)).collect();
+    let mut by_cat: Vec<(String, u64)> = s.by_cat.into_iter().map(|(k, v)| (k.into_string(), v)).collect();
     by_cat.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     Ok(KinetoScan {
         bytes,
@@ -717,7 +731,7 @@ struct Emitter<'s, 'a, 'r> {
     builder: KernelBatchBuilder,
     ops: OpBatchBuilder,
     /// Category by kernel name: a trace repeats a few hundred names thousands of times.
-    categories: HashMap<Cow<'a, str>, &'r str>,
+    categories: HashMap<Box<str>, &'r str>,
     /// What kernels need of their ops, by position in `Links::linked`: filled as the walk passes
     /// an op, or read again from the document when a kernel comes first. At most
     /// [`LINKED_OP_CACHE`] entries.
@@ -725,7 +739,7 @@ struct Emitter<'s, 'a, 'r> {
     /// Ops whose FLOPs were already put on a row, by position in `Links::linked`.
     charged: Vec<bool>,
     by_category: HashMap<&'r str, i64>,
-    other: HashMap<Cow<'a, str>, (i64, u64)>,
+    other: HashMap<Box<str>, (i64, u64)>,
     counts: [u64; 4],
 }
 
@@ -846,11 +860,11 @@ impl<'a, 'r> Handler<'a> for Emitter<'_, 'a, 'r> {
         let kind = args.kind.and_then(raw_str);
         let direction = if activity == Activity::Memcpy { memcpy_direction(&name, kind.as_deref()) } else { None };
         let category: &'r str = match activity {
-            Activity::Kernel => match self.categories.get(&name) {
+            Activity::Kernel => match self.categories.get(name.as_ref()) {
                 Some(c) => c,
                 None => {
                     let c = self.rules.categorize(&name);
-                    self.categories.insert(name.clone(), c);
+                    self.categories.insert(name.as_ref().into(), c);
                     c
                 }
             },
@@ -932,7 +946,10 @@ impl<'a, 'r> Handler<'a> for Emitter<'_, 'a, 'r> {
         let slot = self.by_category.entry(category).or_default();
         *slot = slot.saturating_add(dur);
         if category == OTHER {
-            let o = self.other.entry(name).or_default();
+            let o = match self.other.get_mut(name.as_ref()) {
+                Some(o) => o,
+                None => self.other.entry(name.as_ref().into()).or_default(),
+            };
             o.0 = o.0.saturating_add(dur);
             o.1 += 1;
         }
