@@ -258,6 +258,16 @@ fn check<'a>(index: u64, raw: &'a RawValue) -> Result<Checked<'a>, Reject> {
     Ok(Checked::Event { ev, ts, dur })
 }
 
+/// The value for `key`, inserted with `make` (and an owned copy of the key) when missing.
+/// Map keys that outlive an event are owned: hashing or comparing a key borrowed from the
+/// mapping would fault its page back in after the mapping was released (a large folio with it).
+fn owned_entry<'m, V>(map: &'m mut HashMap<Box<str>, V>, key: &str, make: impl FnOnce() -> V) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.into(), make());
+    }
+    map.get_mut(key).expect("just inserted")
+}
+
 /// CPU-side events that are `ops` rows (and, unless annotations or steps, link targets).
 fn is_op_cat(cat: &str) -> bool {
     matches!(cat, "cpu_op" | "Operator" | "user_annotation")
@@ -466,9 +476,8 @@ fn interpret_header(raw: RawHeader) -> TraceHeader {
 #[derive(Default)]
 struct Scanner {
     links: Links,
-    /// pid/tid → number, for the compact op and launch entries. Keys (like every map key that
-    /// outlives an event) are owned: hashing or comparing a key borrowed from the mapping would
-    /// fault its page back in after the mapping was released, and a large folio with it.
+    /// pid/tid → number, for the compact op and launch entries. Keys are owned (see
+    /// [`owned_entry`]).
     threads: HashMap<(Id<'static>, Id<'static>), u32>,
     /// Address of the document's first byte.
     base: usize,
@@ -505,13 +514,7 @@ impl<'a> Handler<'a> for Scanner {
             }
             Ok(Checked::Event { ev, ts, dur }) => (ev, ts, dur),
         };
-        let cat = ev.cat.as_deref().unwrap_or("");
-        match self.by_cat.get_mut(cat) {
-            Some(n) => *n += 1,
-            None => {
-                self.by_cat.insert(cat.into(), 1);
-            }
-        }
+        *owned_entry(&mut self.by_cat, ev.cat.as_deref().unwrap_or(""), || 0) += 1;
         if ev.ph.as_deref() != Some("X") {
             return Ok(());
         }
@@ -860,14 +863,7 @@ impl<'a, 'r> Handler<'a> for Emitter<'_, 'a, 'r> {
         let kind = args.kind.and_then(raw_str);
         let direction = if activity == Activity::Memcpy { memcpy_direction(&name, kind.as_deref()) } else { None };
         let category: &'r str = match activity {
-            Activity::Kernel => match self.categories.get(name.as_ref()) {
-                Some(c) => c,
-                None => {
-                    let c = self.rules.categorize(&name);
-                    self.categories.insert(name.as_ref().into(), c);
-                    c
-                }
-            },
+            Activity::Kernel => owned_entry(&mut self.categories, &name, || self.rules.categorize(&name)),
             Activity::Sync => "sync",
             _ => memory_category(activity, direction),
         };
@@ -946,10 +942,7 @@ impl<'a, 'r> Handler<'a> for Emitter<'_, 'a, 'r> {
         let slot = self.by_category.entry(category).or_default();
         *slot = slot.saturating_add(dur);
         if category == OTHER {
-            let o = match self.other.get_mut(name.as_ref()) {
-                Some(o) => o,
-                None => self.other.entry(name.as_ref().into()).or_default(),
-            };
+            let o = owned_entry(&mut self.other, &name, Default::default);
             o.0 = o.0.saturating_add(dur);
             o.1 += 1;
         }
