@@ -110,11 +110,17 @@ pub fn lake_runtime(memory_limit: Option<usize>) -> Result<Arc<RuntimeEnv>, Engi
     Ok(runtime.build_arc()?)
 }
 
-/// `state` with tapeout's UDFs and UDAFs added.
+/// `state` with tapeout's functions added, and the physical optimizer rule that evaluates
+/// running sums in one pass ([`udf::running_sum`]).
 pub fn with_functions(state: SessionState) -> SessionState {
+    let has_rule = state.physical_optimizers().iter().any(|r| r.name() == udf::running_sum::RULE_NAME);
     let mut builder = SessionStateBuilder::new_from_existing(state);
     builder.aggregate_functions().get_or_insert_default().extend(udf::aggregate_functions());
     builder.scalar_functions().get_or_insert_default().extend(udf::scalar_functions());
+    builder.window_functions().get_or_insert_default().extend(udf::window_functions());
+    if !has_rule {
+        builder = builder.with_physical_optimizer_rule(Arc::new(udf::running_sum::RunningSumRule::new()));
+    }
     builder.build()
 }
 

@@ -15,6 +15,11 @@
 //! - [`lru_cache_hits::LruCacheHits`] `lru_cache_hits(hashes, tokens, capacity)`: scalar, replays
 //!   prefix-cache block lookups against an LRU of `capacity` blocks.
 //!
+//! Window functions:
+//! - [`running_sum::RunningSum`] `running_sum(x)`: what [`running_sum::RunningSumRule`] (a
+//!   physical optimizer rule every session runs) evaluates `sum(x) OVER (… ROWS BETWEEN
+//!   UNBOUNDED PRECEDING AND CURRENT ROW)` with, one addition per row.
+//!
 //! Every aggregate's partial state is the serialized histogram, so DataFusion's partial /
 //! final aggregation merges exactly what one pass over all rows would have counted (histogram
 //! addition is exact: counts per bucket add).
@@ -27,12 +32,12 @@ pub mod hdr_quantile;
 pub mod hdr_quantile_of;
 pub mod hdr_summary;
 pub mod lru_cache_hits;
+pub mod running_sum;
 
-use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 use datafusion::prelude::SessionContext;
 use std::sync::Arc;
 
-/// Registers every tapeout function with `ctx`.
 /// tapeout's aggregate functions.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     vec![
@@ -51,11 +56,21 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     ]
 }
 
+/// tapeout's window functions.
+pub fn window_functions() -> Vec<Arc<WindowUDF>> {
+    vec![Arc::new(WindowUDF::new_from_impl(running_sum::RunningSum::new()))]
+}
+
+/// Registers every tapeout function with `ctx` (the optimizer rule comes with
+/// [`crate::with_functions`], which builds the session state).
 pub fn register_all(ctx: &SessionContext) {
     for f in aggregate_functions() {
         ctx.register_udaf(f.as_ref().clone());
     }
     for f in scalar_functions() {
         ctx.register_udf(f.as_ref().clone());
+    }
+    for f in window_functions() {
+        ctx.register_udwf(f.as_ref().clone());
     }
 }
