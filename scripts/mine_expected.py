@@ -395,8 +395,9 @@ from request_prefix_reuse""", rows)
 
 def slt_request_prefix_reuse_lru(reqs) -> Slt:
     s = Slt("request_prefix_reuse_lru", """
-LRU prefix cache of lru_blocks (default 4096) blocks per trace file, and the lru_cache_hits UDF itself: lookups
-replayed in list order; a hit moves the hash to most recent, a miss inserts it as most recent and
+LRU prefix cache of lru_blocks (default 4096) blocks per trace file, and the functions that simulate it
+(lru_hit, the window function the job streams through, and lru_cache_hits over lists): lookups
+replayed in order; a hit moves the hash to most recent, a miss inserts it as most recent and
 evicts the least recent when over capacity (capacity must be positive).""")
     moon = [r for r in reqs if r["hashes"] is not None]
     rows = []
@@ -426,8 +427,18 @@ select r['lookups'], r['hit_blocks'], r['hit_tokens'], r['evictions']
 from (select lru_cache_hits([1, 2, 1, 3, 2, 1], [512, 512, 100, 512, 512, 7], {cap}) as r)""",
                 [(res["lookups"], res["hit_blocks"], res["hit_tokens"], res["evictions"])],
                 comment=f"Hand-checkable: hashes 1 2 1 3 2 1, capacity {cap}.")
-    # Small capacities over the sample's Mooncake requests (the UDF directly, same access order as the job;
-    # the sample has one Mooncake file).
+    # The window function on literals: the same sequence in two partitions (capacity 2), the
+    # second with a null hash (not a lookup).
+    res = lru(list(zip(hs, tk)), 2)
+    s.query("TII", """
+select g, count(hit), sum(case when hit then 1 else 0 end)
+from (select g, lru_hit(h, 2) over (partition by g order by k) as hit
+      from (values ('a', 1, 1), ('a', 2, 2), ('a', 3, 1), ('a', 4, 3), ('a', 5, 2), ('a', 6, 1),
+                   ('b', 1, 1), ('b', 2, cast(null as bigint)), ('b', 3, 1)) as v(g, k, h))
+group by g""", [("a", res["lookups"], res["hit_blocks"]), ("b", 2, 1)],
+            comment="Hand-checkable: lru_hit per partition, capacity 2 (a: 1 2 1 3 2 1; b: 1 null 1).")
+    # Small capacities over the sample's Mooncake requests (both functions directly, same access
+    # order as the job; the sample has one Mooncake file).
     assert len(groups(moon, lambda r: r["file"])) == 1
     acc = block_accesses(moon)
     for cap in (1, 8, 32):
@@ -441,7 +452,19 @@ with b as (
 )
 select r['hit_blocks'], r['hit_tokens'] from (
   select lru_cache_hits(array_agg(h order by arrival_time, line, blk), array_agg(tokens order by arrival_time, line, blk), {cap}) as r from t)""",
-                [(res["hit_blocks"], res["hit_tokens"])], comment=f"Mooncake sample, capacity {cap} blocks.")
+                [(res["hit_blocks"], res["hit_tokens"])], comment=f"Mooncake sample, capacity {cap} blocks (lru_cache_hits).")
+        s.query("III", f"""
+with t as (
+  select arrival_time, line, unnest(block_hashes) as h, unnest(range(0, array_length(block_hashes))) as blk, input_tokens
+  from requests where block_hashes is not null
+), w as (
+  select greatest(0, least(512, input_tokens - 512 * blk)) as tokens,
+         lru_hit(h, {cap}) over (order by arrival_time, line, blk) as hit
+  from t
+)
+select sum(case when hit then 1 else 0 end), sum(case when hit then tokens else 0 end), count(*) - sum(case when hit then 1 else 0 end) from w""",
+                [(res["hit_blocks"], res["hit_tokens"], res["lookups"] - res["hit_blocks"])],
+                comment=f"Mooncake sample, capacity {cap} blocks (lru_hit): hits, hit tokens, misses.")
     return s
 
 

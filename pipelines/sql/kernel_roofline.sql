@@ -64,7 +64,10 @@ op as (
   from ops
 ),
 op_dev as (
-  select distinct workload, file, rank, device from op
+  -- every (trace, device) with GPU activity: a superset of the ops' devices (an op's device is
+  -- one of its activities'), read from kernels directly because a second reference to `op`
+  -- would recompute its sort, windows and aggregation (DataFusion inlines CTEs)
+  select distinct workload, file, rank, device from kernels where activity <> 'sync'
 ),
 dev_exact as (
   select file, rank, id, max(name) as name from devices group by file, rank, id

@@ -5,10 +5,14 @@
 with op_max as (
   -- per-op maxima as a grouped join: three window functions over the same partition cost
   -- DataFusion 55 about 12x DuckDB's time on 5.5M kernels (docs/performance.md)
+  -- only ops that are units (both maxima positive) are kept: a kernel that joins none is not
+  -- part of a unit either way. Rows without a positive flops or bytes cannot make either maximum
+  -- positive, nor change a positive one, so they are left out before grouping.
   select file, rank, op_event_index, max(flops) as op_flops, max(bytes) as op_bytes
   from kernels
-  where activity <> 'sync' and op_event_index is not null
+  where activity <> 'sync' and op_event_index is not null and (flops > 0 or bytes > 0)
   group by file, rank, op_event_index
+  having max(flops) > 0 and max(bytes) > 0
 ),
 k as (
   select

@@ -4,49 +4,41 @@
 -- param: lru_blocks = 4096 -- LRU capacity, in 512-token KV blocks (4096 blocks = 2M tokens ≈ 1 TiB of Llama-2-7B fp16 KV: a Mooncake-style DRAM pool)
 
 -- One cache per trace file (Mooncake numbers hash ids per trace). Access order: requests by
--- (arrival_time, line), blocks within a request by position. lru_cache_hits(hashes, tokens, capacity) is
--- a tapeout scalar UDF: it replays the lookups in list order against an LRU set of `capacity` hashes (hit:
--- move to most recent; miss: insert as most recent and evict the least recent when over capacity) and
--- returns {lookups, hit_blocks, hit_tokens, evictions}. With capacity >= the distinct blocks of a file it
--- equals the infinite cache of request_prefix_reuse (for time-sorted files).
-with r as (
-  select source, workload, file, line, arrival_time, input_tokens, block_hashes
+-- (arrival_time, line), blocks within a request by position. lru_hit(hash, capacity) is a tapeout
+-- window function: it replays the lookups of each window partition in window order against an LRU
+-- set of `capacity` hashes (hit: move to most recent; miss: insert as most recent and evict the
+-- least recent when over capacity) and says per lookup whether it hit. It streams over one sort
+-- of the block lookups, so memory does not grow with a file's lookups. Every miss inserts, so a
+-- file with m misses evicted max(0, m − capacity). With capacity >= the distinct blocks of a file
+-- it equals the infinite cache of request_prefix_reuse (for time-sorted files).
+with blocks as (
+  select source, workload, file, line, arrival_time, input_tokens,
+         unnest(block_hashes) as block_hash,
+         unnest(range(0, array_length(block_hashes))) as blk
   from requests
   where block_hashes is not null
-),
-b as (
-  select source, workload, file, line, arrival_time, input_tokens, block_hashes,
-         unnest(range(0, array_length(block_hashes))) as blk
-  from r
-),
-blocks as (
-  select source, workload, file, line, arrival_time, blk,
-         block_hashes[blk + 1] as block_hash,
-         greatest(0, least(512, input_tokens - 512 * blk)) as tokens
-  from b
 ),
 sim as (
   select
     source,
     workload,
     file,
-    count(*) as blocks,
-    sum(tokens) as block_tokens,
-    lru_cache_hits(
-      array_agg(block_hash order by arrival_time, line, blk),
-      array_agg(tokens order by arrival_time, line, blk),
-      ${lru_blocks}
-    ) as lru
+    block_hash,
+    greatest(0, least(512, input_tokens - 512 * blk)) as tokens,
+    lru_hit(block_hash, ${lru_blocks}) over (partition by source, workload, file order by arrival_time, line, blk) as hit
   from blocks
-  group by source, workload, file
 ),
 per_file as (
   select
-    source, workload, blocks, block_tokens,
-    lru['hit_blocks'] as hit_blocks,
-    lru['hit_tokens'] as hit_tokens,
-    lru['evictions'] as evictions
+    source,
+    workload,
+    count(*) as blocks,
+    sum(tokens) as block_tokens,
+    sum(case when hit then 1 else 0 end) as hit_blocks,
+    sum(case when hit then tokens else 0 end) as hit_tokens,
+    greatest(0, count(block_hash) - sum(case when hit then 1 else 0 end) - ${lru_blocks}) as evictions
   from sim
+  group by source, workload, file
 )
 select
   source,

@@ -8,7 +8,10 @@
 //! struct {lookups, hit_blocks, hit_tokens, evictions} (int64s); a null list gives a null.
 //! With `capacity` ≥ the number of distinct hashes it equals an infinite cache.
 //!
-//! Cost: O(n log n) per list (a hash map of last use plus an ordered map of use times).
+//! Cost: O(n log n) per list (a hash map of last use plus an ordered map of use times). The
+//! lists must be built first (`array_agg(… ORDER BY …)`), which holds every lookup of a group in
+//! memory: over millions of lookups use the streaming window function
+//! [`lru_hit`](super::lru_hit) instead, as the `request_prefix_reuse_lru` job does.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -51,28 +54,61 @@ pub struct LruCounts {
     pub evictions: i64,
 }
 
+/// An LRU set of block hashes: the cache both [`replay`] and the `lru_hit` window function
+/// ([`super::lru_hit`]) simulate. A lookup that finds its hash is a hit and makes it most recent;
+/// a miss inserts it as most recent and evicts the least recent hash when the set then holds
+/// more than `capacity`. O(log capacity) per lookup.
+#[derive(Debug)]
+pub struct LruSet {
+    capacity: usize,
+    tick: u64,
+    last_use: HashMap<i64, u64>,
+    by_use: BTreeMap<u64, i64>,
+    /// Hashes evicted so far.
+    pub evictions: i64,
+}
+
+impl LruSet {
+    /// An empty set holding at most `capacity` (≥ 1) hashes.
+    pub fn new(capacity: usize) -> Self {
+        LruSet { capacity: capacity.max(1), tick: 0, last_use: HashMap::new(), by_use: BTreeMap::new(), evictions: 0 }
+    }
+
+    /// Looks `hash` up: `true` on a hit.
+    pub fn lookup(&mut self, hash: i64) -> bool {
+        let tick = self.tick;
+        self.tick += 1;
+        let hit = match self.last_use.insert(hash, tick) {
+            Some(prev) => {
+                self.by_use.remove(&prev);
+                true
+            }
+            None => false,
+        };
+        self.by_use.insert(tick, hash);
+        if self.by_use.len() > self.capacity
+            && let Some((_, old)) = self.by_use.pop_first()
+        {
+            self.last_use.remove(&old);
+            self.evictions += 1;
+        }
+        hit
+    }
+}
+
 /// Replays `hashes` (with their `tokens`) against an LRU cache of `capacity` blocks.
 pub fn replay(hashes: impl Iterator<Item = Option<i64>>, tokens: &[Option<i64>], capacity: usize) -> LruCounts {
-    let mut last_use: HashMap<i64, u64> = HashMap::new();
-    let mut by_use: BTreeMap<u64, i64> = BTreeMap::new();
+    let mut set = LruSet::new(capacity);
     let mut c = LruCounts::default();
-    for (tick, h) in hashes.enumerate() {
-        let tick = tick as u64;
+    for (i, h) in hashes.enumerate() {
         let Some(h) = h else { continue };
         c.lookups += 1;
-        if let Some(prev) = last_use.insert(h, tick) {
-            by_use.remove(&prev);
+        if set.lookup(h) {
             c.hit_blocks += 1;
-            c.hit_tokens += tokens.get(tick as usize).copied().flatten().unwrap_or(0);
-        }
-        by_use.insert(tick, h);
-        if by_use.len() > capacity
-            && let Some((_, old)) = by_use.pop_first()
-        {
-            last_use.remove(&old);
-            c.evictions += 1;
+            c.hit_tokens += tokens.get(i).copied().flatten().unwrap_or(0);
         }
     }
+    c.evictions = set.evictions;
     c
 }
 

@@ -14,6 +14,8 @@
 //! Caches:
 //! - [`lru_cache_hits::LruCacheHits`] `lru_cache_hits(hashes, tokens, capacity)`: scalar, replays
 //!   prefix-cache block lookups against an LRU of `capacity` blocks.
+//! - [`lru_hit::LruHit`] `lru_hit(hash, capacity) OVER (…)`: window, the same cache streamed in
+//!   window order (hit, miss or null per row).
 //!
 //! Window functions:
 //! - [`running_sum::RunningSum`] `running_sum(x)`: what [`running_sum::RunningSumRule`] (a
@@ -32,6 +34,7 @@ pub mod hdr_quantile;
 pub mod hdr_quantile_of;
 pub mod hdr_summary;
 pub mod lru_cache_hits;
+pub mod lru_hit;
 pub mod running_sum;
 
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
@@ -58,7 +61,10 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
 
 /// tapeout's window functions.
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
-    vec![Arc::new(WindowUDF::new_from_impl(running_sum::RunningSum::new()))]
+    vec![
+        Arc::new(WindowUDF::new_from_impl(running_sum::RunningSum::new())),
+        Arc::new(WindowUDF::new_from_impl(lru_hit::LruHit::new())),
+    ]
 }
 
 /// Registers every tapeout function with `ctx` (the optimizer rule comes with
