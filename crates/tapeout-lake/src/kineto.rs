@@ -14,9 +14,10 @@
 //! file that the next run or `tapeout check --repair` removes). The parser reports its byte
 //! offset every few thousand events, and every [`RELEASE_EVERY`] bytes the mapping's pages are
 //! released (`MADV_DONTNEED`: the process's resident pages drop; touching one again reads it back
-//! from the page cache). Resident memory is therefore the parser's linking state (one small entry
-//! per CPU op and runtime call, borrowing names from the mapping), one batch per table and at most
-//! a window of the mapping, whatever the file's size.
+//! from the page cache). Resident memory is therefore the parser's linking state (a 40-byte entry
+//! per CPU op and 32 bytes per runtime call, offsets into the document rather than text; only
+//! thread, category and step names are owned copies), one batch per table and at most a window of
+//! the mapping, whatever the file's size.
 //!
 //! Relies on: the trace file not being truncated while it is ingested (a mapped file that
 //! shrinks raises SIGBUS; profiler traces are written once, then read).
