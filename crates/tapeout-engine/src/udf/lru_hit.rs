@@ -83,11 +83,14 @@ impl LruHitEvaluator {
             Some(c) => c,
             None => {
                 let caps = values[1].as_primitive::<Int64Type>();
-                if caps.is_null(row) || caps.value(row) <= 0 {
-                    let cap = if caps.is_null(row) { "null".to_string() } else { caps.value(row).to_string() };
-                    return exec_err!("{NAME}: capacity must be a positive integer, got {cap}");
+                let cap = caps.is_valid(row).then(|| caps.value(row));
+                match cap {
+                    Some(c) if c > 0 => self.cache.insert(LruSet::new(c as usize)),
+                    _ => {
+                        let got = cap.map_or("null".to_string(), |c| c.to_string());
+                        return exec_err!("{NAME}: capacity must be a positive integer, got {got}");
+                    }
                 }
-                self.cache.insert(LruSet::new(caps.value(row) as usize))
             }
         };
         Ok(hashes.is_valid(row).then(|| cache.lookup(hashes.value(row))))
@@ -160,7 +163,8 @@ mod tests {
         let hit = b[0].column(0).as_primitive::<Int64Type>().value(0);
         let lookups = b[0].column(1).as_primitive::<Int64Type>().value(0);
         assert_eq!((lookups, hit), (counts.lookups, counts.hit_blocks));
-        // Each 1,000-lookup phase misses its 50 new hashes once: 20 phases × 50 misses.
+        // Each 1,000-lookup phase misses its 50 new hashes once (20 × 50 = 1,000 misses, the
+        // rest hit); every miss after the first 64 evicts.
         assert_eq!((counts.hit_blocks, counts.evictions), (19_000, 1_000 - 64), "{counts:?}");
     }
 
