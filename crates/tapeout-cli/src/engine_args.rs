@@ -22,12 +22,17 @@ pub struct EngineArgs {
 }
 
 impl EngineArgs {
+    /// The engine these flags choose.
+    pub fn engine(&self) -> tapeout_run::execute::Engine {
+        match self.engine {
+            Engine::Local => tapeout_run::execute::Engine::Local,
+            Engine::Ballista => tapeout_run::execute::Engine::Ballista { scheduler: self.scheduler.clone() },
+        }
+    }
+
     /// Opens `location` on the chosen engine.
     pub async fn open(&self, location: &LakeLocation, opts: SessionOptions) -> anyhow::Result<LakeSession> {
-        Ok(match self.engine {
-            Engine::Local => LakeSession::open_at(location, opts).await?,
-            Engine::Ballista => tapeout_cluster::open_session(location, opts, &self.scheduler).await?,
-        })
+        Ok(self.engine().open(location, opts).await?)
     }
 }
 

@@ -65,7 +65,7 @@ pub fn run(args: GenArgs) -> anyhow::Result<u8> {
             };
             // 2023-11-16 18:00:00 UTC, the Azure 2023 traces' day.
             let bytes = generate_requests(format, &profile, rows, seed, 1_700_157_600_000_000_000);
-            crate::fsx::write_atomic(&out, &bytes)?;
+            tapeout_run::write_atomic(&out, &bytes)?;
             eprintln!("wrote {rows} requests to {}", out.display());
         }
         GenWhat::Kineto { template, ranks, copies, out } => {
@@ -78,7 +78,7 @@ pub fn run(args: GenArgs) -> anyhow::Result<u8> {
                 let bytes = replicate_kineto(&text, r, ranks.max(1), copies.max(1)).with_context(|| {
                     format!("template {}", template.as_ref().map_or("(built-in)".into(), |p| p.display().to_string()))
                 })?;
-                crate::fsx::write_atomic(&out.join(format!("rank{r}.json")), &bytes)?;
+                tapeout_run::write_atomic(&out.join(format!("rank{r}.json")), &bytes)?;
             }
             eprintln!("wrote {} rank traces ({} copies each) to {}", ranks.max(1), copies.max(1), out.display());
         }

@@ -1,4 +1,4 @@
-//! `tapeout ingest`.
+//! `tapeout ingest`: request traces and PyTorch profiler (Kineto) traces into a lake.
 
 use anyhow::{Context, bail};
 use tapeout_formats::SourceFormat;
@@ -12,13 +12,17 @@ pub struct IngestArgs {
     /// credentials and endpoint from the `AWS_*` environment variables; the bucket must exist).
     #[arg(long, env = "TAPEOUT_LAKE", value_parser = crate::engine_args::parse_lake)]
     pub lake: tapeout_lake::LakeLocation,
-    /// Files, directories (read recursively) or glob patterns.
+    /// Files, directories (read recursively) or glob patterns: request traces (Azure LLM CSV,
+    /// BurstGPT CSV, Mooncake JSONL) and PyTorch profiler (Kineto) traces (.json, .json.gz),
+    /// each plain, .gz or .zst; the format is detected from content.
     #[arg(required = true)]
     pub inputs: Vec<String>,
-    /// Force the format instead of detecting it from content: azure_llm, burstgpt, mooncake.
+    /// Force a format instead of detecting it from content: azure_llm, burstgpt, mooncake or
+    /// kineto (every input is then read as that format).
     #[arg(long)]
     pub format: Option<String>,
-    /// Workload name for every input (default: from each file name).
+    /// Workload name for every input (default: from each file name; for a Kineto trace, the
+    /// name of its folder).
     #[arg(long)]
     pub workload: Option<String>,
     /// Origin of relative timestamps (BurstGPT, Mooncake): `YYYY-MM-DD[ HH:MM:SS[.f]][Z|±HH:MM]`.

@@ -7,15 +7,14 @@ mod cluster_cmd;
 mod compact_cmd;
 mod engine_args;
 mod forget_cmd;
-mod fsx;
 mod gen_cmd;
 mod ingest_cmd;
 mod mine_cmd;
 mod progress;
 mod recommend_cmd;
-mod report_build;
 mod run_cmd;
 mod sql_cmd;
+mod sql_shell;
 
 use std::process::ExitCode;
 
@@ -54,8 +53,8 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Re-render the report of the lake's last `tapeout run` without recomputing anything.
     Report(run_cmd::ReportArgs),
-    /// Ingest request traces (Azure LLM CSV, BurstGPT CSV, Mooncake JSONL; plain, .gz or .zst)
-    /// into a lake.
+    /// Ingest request traces (Azure LLM CSV, BurstGPT CSV, Mooncake JSONL) and PyTorch profiler
+    /// (Kineto) traces (.json, .json.gz) into a lake; plain, .gz or .zst.
     ///
     /// Exit codes: 0 clean; 2 done with quarantined records; 3 some inputs rejected while the
     /// rest landed; 1 failure with nothing committed.

@@ -1,12 +1,19 @@
 //! `tapeout sql`: one query, a file of queries, or an interactive shell.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::util::display::FormatOptions;
+use datafusion::arrow::util::pretty::pretty_format_batches_with_options;
 use tapeout_engine::{LakeSession, SessionOptions};
+
+use crate::sql_shell::{Flow, Shell, statement_count};
+
+/// Rows a `table` result shows in the interactive shell unless `--maxrows` says otherwise.
+const SHELL_MAXROWS: usize = 40;
 
 #[derive(clap::Args)]
 pub struct SqlArgs {
@@ -14,11 +21,23 @@ pub struct SqlArgs {
     /// endpoint from the `AWS_*` environment variables).
     #[arg(long, env = "TAPEOUT_LAKE", value_parser = crate::engine_args::parse_lake)]
     pub lake: tapeout_lake::LakeLocation,
-    /// The query (omit it, and -f, for an interactive shell).
+    /// The query: one or more statements separated by `;` (the last needs no `;`). Omit it, -c
+    /// and -f for the interactive shell, or pipe statements in.
     pub query: Option<String>,
-    /// Run the statements in this file.
+    /// Run these statements and exit (the same as the positional query).
+    #[arg(short = 'c', long = "command", value_name = "SQL", conflicts_with_all = ["query", "file"])]
+    pub command: Option<String>,
+    /// Run the statements in this file (each ends with `;`).
     #[arg(short = 'f', long = "file", conflicts_with = "query")]
     pub file: Option<PathBuf>,
+    /// A script (-f, piped, -c or the query) goes on past a failing statement; it still exits
+    /// 1 at the end if any failed. Without it the first failure stops the script with exit 1.
+    #[arg(long)]
+    pub continue_on_error: bool,
+    /// Rows printed per result; `0` = all. Default: 40 for `table` output in the interactive
+    /// shell, else all. A footer tells how many rows were not shown.
+    #[arg(long, value_name = "N")]
+    pub maxrows: Option<usize>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
@@ -70,39 +89,108 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<u8> {
         pipelines: args.pipelines.clone().map(tapeout_pipelines::Pipelines::dir),
         ..Default::default()
     };
+    let query = args.command.as_ref().or(args.query.as_ref());
+    let interactive = query.is_none() && args.file.is_none() && std::io::stdin().is_terminal();
+    let out = Output {
+        format: args.format,
+        maxrows: match args.maxrows {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None if interactive && args.format == OutputFormat::Table => Some(SHELL_MAXROWS),
+            None => None,
+        },
+        footer_to_stderr: args.format != OutputFormat::Table,
+        timing: false,
+    };
     let session = args.engine.open(&args.lake, opts).await?;
-    if let Some(q) = &args.query {
-        run_statements(&session, q, args.format).await?;
-        return Ok(0);
+    if interactive {
+        return repl(Shell::interactive(&session, out)).await;
     }
-    if let Some(f) = &args.file {
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        run_statements(&session, &text, args.format).await.with_context(|| format!("in {}", f.display()))?;
-        return Ok(0);
+    let (source, text, allow_unterminated) = match (query, &args.file) {
+        (Some(q), _) => (None, Some(q.clone()), true),
+        (None, Some(f)) => {
+            let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            (Some(f.display().to_string()), Some(text), false)
+        }
+        (None, None) => (Some("stdin".to_string()), None, false),
+    };
+    let mut shell = Shell::script(&session, out, source, args.continue_on_error);
+    if query.is_some_and(|q| statement_count(q) <= 1) {
+        shell = shell.plain_errors();
     }
-    repl(&session, args.format).await
+    let lines: Box<dyn Iterator<Item = std::io::Result<String>>> = match text {
+        Some(t) => Box::new(t.lines().map(|l| Ok(l.to_string())).collect::<Vec<_>>().into_iter()),
+        None => Box::new(std::io::stdin().lines()),
+    };
+    let code = shell.run_lines(lines, allow_unterminated).await?;
+    shell.summary();
+    Ok(code)
 }
 
-/// Splits `text` into statements with DataFusion's parser and runs each, printing results.
-async fn run_statements(session: &LakeSession, text: &str, format: OutputFormat) -> anyhow::Result<()> {
-    for st in session.parse_script(text)? {
-        let df = session.statement(st).await?;
-        let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
-        let mut batches = df.collect().await?;
-        if batches.is_empty() && !schema.fields().is_empty() {
-            // Keep the header (csv) and column names (table) of an empty result.
-            batches.push(RecordBatch::new_empty(schema));
+/// How results are printed.
+pub struct Output {
+    pub format: OutputFormat,
+    /// Rows printed per result (None: all).
+    pub maxrows: Option<usize>,
+    /// Whether the "rows not shown" footer goes to stderr (csv and json stay parseable).
+    pub footer_to_stderr: bool,
+    /// Print each statement's elapsed time (`\timing`).
+    pub timing: bool,
+}
+
+/// Prints one result: `batches` hold the first rows of `total` (fewer when the row limit cut it).
+pub fn print_result(
+    schema: SchemaRef,
+    mut batches: Vec<RecordBatch>,
+    total: usize,
+    out: &Output,
+) -> anyhow::Result<()> {
+    if schema.fields().is_empty() {
+        return Ok(()); // DDL such as CREATE VIEW: nothing to show
+    }
+    if batches.is_empty() {
+        // Keep the header (csv) and column names (table) of an empty result.
+        batches.push(RecordBatch::new_empty(schema));
+    }
+    print_batches(&batches, out.format)?;
+    let shown: usize = batches.iter().map(|b| b.num_rows()).sum();
+    if shown < total {
+        let footer = format!(
+            "({} rows, {} shown, {} not shown; --maxrows 0 shows all)",
+            thousands(total),
+            thousands(shown),
+            thousands(total - shown)
+        );
+        if out.footer_to_stderr {
+            eprintln!("{footer}");
+        } else {
+            println!("{footer}");
         }
-        print_batches(&batches, format)?;
     }
     Ok(())
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut s = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            s.push(',');
+        }
+        s.push(c);
+    }
+    s
 }
 
 fn print_batches(batches: &[RecordBatch], format: OutputFormat) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match format {
-        OutputFormat::Table => writeln!(out, "{}", pretty_format_batches(batches)?)?,
+        OutputFormat::Table => {
+            let options = FormatOptions::default().with_display_error(true).with_null("NULL");
+            writeln!(out, "{}", pretty_format_batches_with_options(batches, &options)?)?
+        }
         OutputFormat::Csv => {
             let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
             for b in batches {
@@ -124,7 +212,8 @@ fn print_batches(batches: &[RecordBatch], format: OutputFormat) -> anyhow::Resul
     Ok(())
 }
 
-fn describe(session: &LakeSession, table: Option<&str>) -> anyhow::Result<String> {
+/// `\\d` (tables) or `\\d TABLE` (its columns).
+pub fn describe(session: &LakeSession, table: Option<&str>) -> anyhow::Result<String> {
     match table {
         None => {
             let mut s = String::from("tables:\n");
@@ -166,53 +255,43 @@ fn tapeout_engine_schema(
     Ok(t.schema())
 }
 
-async fn repl(session: &LakeSession, format: OutputFormat) -> anyhow::Result<u8> {
+async fn repl(mut shell: Shell<'_>) -> anyhow::Result<u8> {
     let mut rl = rustyline::DefaultEditor::new()?;
     let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".tapeout_history"));
     if let Some(h) = &history {
         let _ = rl.load_history(h);
     }
     eprintln!(
-        "tapeout sql on {} (manifest version {}). End statements with `;`. \\d lists tables, \\d TABLE its columns, \\q quits.",
-        session.lake().display(),
-        session.snapshot().version
+        "tapeout sql on {} (manifest version {}). End statements with `;`. \\? lists the commands, \\q quits.",
+        shell.session().lake().display(),
+        shell.session().snapshot().version
     );
-    let mut buf = String::new();
+    // What was typed since the shell last had nothing pending: one history entry.
+    let mut typed = String::new();
     loop {
-        let prompt = if buf.is_empty() { "tapeout> " } else { "     ..> " };
+        let prompt = if shell.pending() { "     ..> " } else { "tapeout> " };
         let line = match rl.readline(prompt) {
             Ok(l) => l,
             Err(rustyline::error::ReadlineError::Interrupted) => {
-                buf.clear();
+                shell.clear();
+                typed.clear();
                 continue;
             }
             Err(rustyline::error::ReadlineError::Eof) => break,
             Err(e) => return Err(e.into()),
         };
-        let trimmed = line.trim();
-        if buf.is_empty() && trimmed.starts_with('\\') {
-            let _ = rl.add_history_entry(trimmed);
-            let mut parts = trimmed.split_whitespace();
-            match (parts.next(), parts.next()) {
-                (Some("\\q"), _) => break,
-                (Some("\\d"), t) => match describe(session, t) {
-                    Ok(s) => print!("{s}"),
-                    Err(e) => eprintln!("error: {e}"),
-                },
-                _ => eprintln!("unknown command; \\d, \\d TABLE, \\q"),
+        typed.push_str(&line);
+        typed.push('\n');
+        let flow = shell.feed(&line).await;
+        if !shell.pending() {
+            if !typed.trim().is_empty() {
+                let _ = rl.add_history_entry(typed.trim());
             }
-            continue;
+            typed.clear();
         }
-        buf.push_str(&line);
-        buf.push('\n');
-        if !trimmed.ends_with(';') {
-            continue;
+        if flow == Flow::Stop {
+            break;
         }
-        let _ = rl.add_history_entry(buf.trim());
-        if let Err(e) = run_statements(session, &buf, format).await {
-            eprintln!("error: {e:#}");
-        }
-        buf.clear();
     }
     if let Some(h) = &history {
         let _ = rl.save_history(h);

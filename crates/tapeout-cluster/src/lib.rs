@@ -88,7 +88,7 @@ pub async fn open_session(
 /// Ballista 55's adaptive planner (AQE) gives wrong results on tapeout's jobs: a window
 /// partitioned by a join's keys above a join it turns into a broadcast sums over one task's
 /// rows only (`kernel_category_time`, `request_concurrency_series`; found by the test
-/// `tests/ballista.rs`). The static distributed planner keeps DataFusion's distribution.
+/// `tapeout-cli/tests/it/ballista.rs`). The static distributed planner keeps DataFusion's distribution.
 fn static_planner(mut config: SessionConfig) -> SessionConfig {
     config.options_mut().set("ballista.planner.adaptive.enabled", "false").expect("a Ballista option");
     config

@@ -1,16 +1,25 @@
-//! Sans-I/O parsers for request-level serving traces: bytes in, Arrow `RecordBatch`es in the
-//! canonical `requests` schema out, with every record that could not be parsed returned as a
-//! [`Reject`] (line, field, reason, raw text) instead of an error.
+//! Sans-I/O parsers for the traces tapeout reads: bytes in, Arrow `RecordBatch`es out, with every
+//! record that could not be parsed returned as a [`Reject`] (line, field, reason, raw text)
+//! instead of an error.
+//! - Request-level serving traces (Azure LLM inference CSV, BurstGPT CSV, Mooncake JSONL) → the
+//!   canonical `requests` schema.
+//! - PyTorch profiler (Kineto) traces (`.json`, `.json.gz`: one Chrome trace JSON document) →
+//!   `kernels`, `ops` and `devices` ([`kineto`], a two-pass streaming parser).
 //!
 //! A tour:
-//! - [`detect`] looks at the first bytes of a (decompressed) file and names its [`SourceFormat`].
-//! - [`RequestParser::new`] reads the CSV header (formats are matched by column *name*), then
+//! - [`detect`] looks at the first bytes of a (decompressed) file and names its [`SourceFormat`],
+//!   Kineto traces included.
+//! - [`SourceFormat::split_header`] is the one header rule of the request formats (as
+//!   arrow-csv's `Format`): a byte-order mark is skipped, line 1 (the first non-blank line) is
+//!   the CSV header, the records follow it.
+//! - [`RequestParser::new`] reads that header (formats are matched by column *name*), then
 //!   [`RequestParser::parse_chunk`] parses any run of whole lines independently of the others, so
 //!   the lake's workers can parse one file's chunks in parallel.
 //! - [`PrefixTracker`] fills `cached_tokens`, which depends on every earlier record of the file,
 //!   sequentially in file order.
-//! - [`parse_all`] does all of this for a whole file in memory (tests, fuzzing, small inputs).
-//! - [`workload_from_path`] derives the default `workload` from a file name.
+//! - [`parse_all`] does all of this for a whole request file in memory (tests, fuzzing, small
+//!   inputs); [`kineto::parse_kineto`] is its counterpart for a Kineto trace.
+//! - [`default_workload`] names the default `workload` of a file of any format.
 //!
 //! Nothing here opens files or spawns threads; decompression and chunking live in `tapeout-lake`.
 
@@ -24,12 +33,14 @@ pub mod rows;
 pub mod synth;
 pub mod time;
 
+use std::path::Path;
+
 use arrow::array::RecordBatch;
 
 pub use prefix::PrefixTracker;
 pub use rows::{Reject, RequestBatchBuilder, RequestRow};
 
-/// A request-trace format tapeout can read.
+/// A trace format tapeout can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SourceFormat {
     /// Azure LLM inference trace CSV (2023, 2024, 2025 multimodal).
@@ -38,30 +49,82 @@ pub enum SourceFormat {
     BurstGpt,
     /// Mooncake JSONL.
     Mooncake,
+    /// PyTorch profiler (Kineto) trace: one Chrome trace JSON document (see [`kineto`]).
+    Kineto,
 }
 
 impl SourceFormat {
-    /// Every format, in documentation order.
-    pub const ALL: [SourceFormat; 3] = [SourceFormat::AzureLlm, SourceFormat::BurstGpt, SourceFormat::Mooncake];
+    /// Every format, in documentation order: the formats `--format` (and a pipeline's
+    /// `format =`) can force instead of detection by content.
+    pub const ALL: [SourceFormat; 4] =
+        [SourceFormat::AzureLlm, SourceFormat::BurstGpt, SourceFormat::Mooncake, SourceFormat::Kineto];
 
-    /// The format id stored in the `source` column and accepted by `--format`.
-    pub fn id(self) -> &'static str {
+    /// The format id stored in the manifest and the `source` column (`kineto` for Kineto traces).
+    pub const fn id(self) -> &'static str {
         match self {
             SourceFormat::AzureLlm => "azure_llm",
             SourceFormat::BurstGpt => "burstgpt",
             SourceFormat::Mooncake => "mooncake",
+            SourceFormat::Kineto => "kineto",
         }
     }
 
-    /// Looks a format up by id.
+    /// Looks up a format `--format` accepts (one of [`SourceFormat::ALL`]) by id.
     pub fn from_id(id: &str) -> Option<SourceFormat> {
         Self::ALL.into_iter().find(|f| f.id() == id)
     }
 
+    /// Whether files of this format are request traces, read line by line by [`RequestParser`]
+    /// (otherwise a Kineto trace, read whole by [`kineto::parse_kineto`]).
+    pub fn is_request(self) -> bool {
+        !matches!(self, SourceFormat::Kineto)
+    }
+
     /// Whether line 1 is a header rather than a record.
     pub fn has_header(self) -> bool {
-        !matches!(self, SourceFormat::Mooncake)
+        matches!(self, SourceFormat::AzureLlm | SourceFormat::BurstGpt)
     }
+
+    /// The header rule of the request formats, applied to the first bytes of a decompressed
+    /// file (a whole number of lines, whose first is line `first_line`): a UTF-8 byte-order mark
+    /// is skipped; for a format with a header, the first non-blank line is the header (blank
+    /// lines before it are skipped, and counted) and the records start on the next line; for
+    /// one without, the records start at once. [`FormatError::Empty`] when a header is due and
+    /// every line is blank.
+    pub fn split_header(self, head: &[u8], first_line: u64) -> Result<FileStart<'_>, FormatError> {
+        let head = strip_bom(head);
+        if !self.has_header() {
+            return Ok(FileStart { header: None, body: head, body_first_line: first_line });
+        }
+        let (mut start, mut header_line) = (0, first_line);
+        loop {
+            let end = memchr::memchr(b'\n', &head[start..]).map_or(head.len(), |i| start + i);
+            let line = &head[start..end];
+            if !line.trim_ascii().is_empty() {
+                return Ok(FileStart {
+                    header: Some(line.strip_suffix(b"\r").unwrap_or(line)),
+                    body: head.get(end + 1..).unwrap_or_default(),
+                    body_first_line: header_line + 1,
+                });
+            }
+            if end >= head.len() {
+                return Err(FormatError::Empty);
+            }
+            start = end + 1;
+            header_line += 1;
+        }
+    }
+}
+
+/// The beginning of a request file cut by [`SourceFormat::split_header`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStart<'a> {
+    /// The header line (without its line end), for formats that have one.
+    pub header: Option<&'a [u8]>,
+    /// The records: every line after the header.
+    pub body: &'a [u8],
+    /// The 1-based line number of `body`'s first line.
+    pub body_first_line: u64,
 }
 
 impl std::fmt::Display for SourceFormat {
@@ -81,9 +144,9 @@ pub enum FormatError {
         "unrecognized format: line 1 is `{line1}`; expected an Azure LLM CSV header (TIMESTAMP,ContextTokens,GeneratedTokens), a BurstGPT CSV header (Timestamp,Model,Request tokens,Response tokens,...) or Mooncake JSONL ({{\"timestamp\":…,\"input_length\":…}})"
     )]
     Unrecognized { line1: String },
-    /// A PyTorch profiler trace, which the request parsers do not read.
-    #[error("this is a PyTorch profiler (Kineto) trace; kernel-trace ingest is not implemented yet")]
-    KinetoTrace,
+    /// A format the request parsers do not read (a Kineto trace: see [`kineto::parse_kineto`]).
+    #[error("this is a {format} trace, not a request trace; the request parsers do not read it")]
+    NotRequests { format: SourceFormat },
     /// A header lacks a column the format needs.
     #[error("line 1: {format} header has no `{column}` column (header: `{header}`)")]
     MissingColumn { format: SourceFormat, column: String, header: String },
@@ -140,7 +203,8 @@ pub(crate) fn header_index(
     })
 }
 
-/// Names the format of a file from its first bytes (decompressed; a few KiB are plenty).
+/// Names the format of a file from its first bytes (decompressed; a few KiB are plenty, and a
+/// Kineto trace is recognized by `"traceEvents"` or `"schemaVersion"` in its first 64 KiB).
 pub fn detect(head: &[u8]) -> Result<SourceFormat, FormatError> {
     let head = strip_bom(head);
     let start = head.iter().position(|c| !c.is_ascii_whitespace()).ok_or(FormatError::Empty)?;
@@ -151,7 +215,7 @@ pub fn detect(head: &[u8]) -> Result<SourceFormat, FormatError> {
         if memchr::memmem::find(window, b"\"traceEvents\"").is_some()
             || memchr::memmem::find(window, b"\"schemaVersion\"").is_some()
         {
-            return Err(FormatError::KinetoTrace);
+            return Ok(SourceFormat::Kineto);
         }
         if memchr::memmem::find(line1, b"\"input_length\"").is_some() {
             return Ok(SourceFormat::Mooncake);
@@ -178,13 +242,15 @@ pub enum RequestParser {
 }
 
 impl RequestParser {
-    /// Builds a parser; `header` is line 1 of the file for formats that have one.
+    /// Builds a parser; `header` is the file's header line (see [`SourceFormat::split_header`])
+    /// for formats that have one.
     pub fn new(format: SourceFormat, header: Option<&[u8]>, opts: &ParseOptions) -> Result<Self, FormatError> {
         let header = || header.map(strip_bom).ok_or(FormatError::Empty);
         Ok(match format {
             SourceFormat::AzureLlm => RequestParser::Azure(azure::AzureParser::from_header(header()?)?),
             SourceFormat::BurstGpt => RequestParser::BurstGpt(burstgpt::BurstGptParser::from_header(header()?, opts)?),
             SourceFormat::Mooncake => RequestParser::Mooncake(mooncake::MooncakeParser::new(opts)),
+            SourceFormat::Kineto => return Err(FormatError::NotRequests { format }),
         })
     }
 
@@ -210,8 +276,8 @@ pub struct ParsedFile {
     pub rejects: Vec<Reject>,
 }
 
-/// Detects, parses and fills `cached_tokens` for a whole (decompressed) file held in memory.
-/// `workload` defaults to [`workload_from_path`] of `file`.
+/// Detects, parses and fills `cached_tokens` for a whole (decompressed) request file held in
+/// memory. `workload` defaults to [`default_workload`] of `file`.
 pub fn parse_all(
     bytes: &[u8],
     format: Option<SourceFormat>,
@@ -219,30 +285,36 @@ pub fn parse_all(
     workload: Option<&str>,
     file: &str,
 ) -> Result<ParsedFile, FormatError> {
-    let bytes = strip_bom(bytes);
     let format = match format {
         Some(f) => f,
         None => detect(bytes)?,
     };
-    let (parser, body, first) = if format.has_header() {
-        let header = first_line(bytes);
-        if header.trim_ascii().is_empty() {
-            return Err(FormatError::Empty);
-        }
-        let rest = memchr::memchr(b'\n', bytes).map_or(&bytes[bytes.len()..], |i| &bytes[i + 1..]);
-        (RequestParser::new(format, Some(header), opts)?, rest, 2)
-    } else {
-        (RequestParser::new(format, None, opts)?, bytes, 1)
-    };
-    let (rows, rejects) = parser.parse_chunk(body, first);
-    let workload = workload.map_or_else(|| workload_from_path(file), str::to_string);
+    let start = format.split_header(bytes, 1)?;
+    let parser = RequestParser::new(format, start.header, opts)?;
+    let (rows, rejects) = parser.parse_chunk(start.body, start.body_first_line);
+    let workload = workload.map_or_else(|| default_workload(format, Path::new(file)), str::to_string);
     let batch = PrefixTracker::new().apply(&rows.finish(Some(&workload), file));
     Ok(ParsedFile { format, batch, rejects })
 }
 
-/// The default `workload` of a file: Azure's `…_code…` → `code`, `…_conv…` → `conversation`,
-/// otherwise the file stem (name without directory and without `.gz`/`.zst` and one extension).
-pub fn workload_from_path(path: &str) -> String {
+/// The default `workload` of a file of `format` at `path`, when none is given:
+/// - a request trace: Azure's `…_code…` → `code`, `…_conv…` → `conversation`, otherwise the file
+///   stem (name without directory and without `.gz`/`.zst` and one extension):
+///   `BurstGPT_without_fails_2.csv` → `BurstGPT_without_fails_2`;
+/// - a Kineto trace: the name of the folder holding it, since a multi-rank run writes one trace
+///   per rank into one folder (`train_2rank/rank0.json` → `train_2rank`); `default` for a path
+///   without a named parent folder.
+pub fn default_workload(format: SourceFormat, path: &Path) -> String {
+    match format {
+        SourceFormat::Kineto => {
+            path.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("default").to_string()
+        }
+        _ => request_workload(&path.display().to_string()),
+    }
+}
+
+/// The file-stem rule of [`default_workload`] for request traces.
+fn request_workload(path: &str) -> String {
     let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
     let name = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".zst")).unwrap_or(name);
     let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);

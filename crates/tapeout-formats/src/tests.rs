@@ -25,7 +25,7 @@ fn detects_every_format_from_content() {
         Ok(SourceFormat::BurstGpt)
     );
     assert_eq!(detect(b"{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 2}\n"), Ok(SourceFormat::Mooncake));
-    assert_eq!(detect(b"{\"schemaVersion\": 1, \"traceEvents\": []}"), Err(FormatError::KinetoTrace));
+    assert_eq!(detect(b"{\"schemaVersion\": 1, \"traceEvents\": []}"), Ok(SourceFormat::Kineto));
     assert_eq!(detect(b"  \n"), Err(FormatError::Empty));
     assert_eq!(detect(b"a,b,c\n1,2,3\n").unwrap_err(), FormatError::Unrecognized { line1: "a,b,c".into() });
 }
@@ -178,10 +178,37 @@ fn chunks_parse_independently_and_agree_with_whole_file() {
 
 #[test]
 fn workload_names() {
-    assert_eq!(workload_from_path("/x/AzureLLMInferenceTrace_code.csv"), "code");
-    assert_eq!(workload_from_path("AzureLLMInferenceTrace_conv.csv.gz"), "conversation");
-    assert_eq!(workload_from_path("AzureLLMInferenceTrace_code_1week.csv.zst"), "code");
-    assert_eq!(workload_from_path("conversation_trace.jsonl"), "conversation_trace");
-    assert_eq!(workload_from_path("BurstGPT_without_fails_2.csv"), "BurstGPT_without_fails_2");
-    assert_eq!(workload_from_path("codec.csv"), "codec");
+    assert_eq!(request_workload("/x/AzureLLMInferenceTrace_code.csv"), "code");
+    assert_eq!(request_workload("AzureLLMInferenceTrace_conv.csv.gz"), "conversation");
+    assert_eq!(request_workload("AzureLLMInferenceTrace_code_1week.csv.zst"), "code");
+    assert_eq!(request_workload("conversation_trace.jsonl"), "conversation_trace");
+    assert_eq!(request_workload("BurstGPT_without_fails_2.csv"), "BurstGPT_without_fails_2");
+    assert_eq!(request_workload("codec.csv"), "codec");
+}
+
+#[test]
+fn one_workload_rule_per_format() {
+    let w = |f, p: &str| default_workload(f, std::path::Path::new(p));
+    assert_eq!(w(SourceFormat::AzureLlm, "/x/AzureLLMInferenceTrace_code.csv"), "code");
+    assert_eq!(w(SourceFormat::BurstGpt, "/t/BurstGPT_without_fails_2.csv"), "BurstGPT_without_fails_2");
+    assert_eq!(w(SourceFormat::Mooncake, "conversation_trace.jsonl"), "conversation_trace");
+    assert_eq!(w(SourceFormat::Kineto, "/s/kineto/train_2rank/rank0.json"), "train_2rank");
+    assert_eq!(w(SourceFormat::Kineto, "/s/kineto/nccl.json.gz"), "kineto");
+    assert_eq!(w(SourceFormat::Kineto, "rank0.json"), "default");
+}
+
+#[test]
+fn one_header_rule() {
+    let s = SourceFormat::AzureLlm.split_header(b"\xEF\xBB\xBF\n \r\nTIMESTAMP,a\r\n1,2\n", 1).unwrap();
+    assert_eq!((s.header, s.body, s.body_first_line), (Some(&b"TIMESTAMP,a"[..]), &b"1,2\n"[..], 4));
+    let s = SourceFormat::BurstGpt.split_header(b"Timestamp", 1).unwrap();
+    assert_eq!((s.header, s.body, s.body_first_line), (Some(&b"Timestamp"[..]), &b""[..], 2));
+    assert_eq!(SourceFormat::AzureLlm.split_header(b"\n  \n", 1), Err(FormatError::Empty));
+    let s = SourceFormat::Mooncake.split_header(b"\xEF\xBB\xBF{}\n", 7).unwrap();
+    assert_eq!((s.header, s.body, s.body_first_line), (None, &b"{}\n"[..], 7));
+    let kineto = b"{\"traceEvents\": []}";
+    assert_eq!(
+        parse_all(kineto, None, &ParseOptions::default(), None, "t.json").unwrap_err(),
+        FormatError::NotRequests { format: SourceFormat::Kineto }
+    );
 }

@@ -1,44 +1,18 @@
-//! Upkeep that rewrites data files: [`compact`] merges the small files of a partition, and
-//! [`release`] takes an input's rows out of files it shares with other inputs (for `forget` and
-//! for an input that a grown file replaces).
-//!
-//! Shared files: a compacted file holds the rows of several inputs, each input's rows one
-//! contiguous run (`OutputFile::row_offset` .. `+ rows`, manifest format 2). Ownership stays
-//! per input, so `forget` and exactly-once ingest keep working: removing an input from a shared
-//! file rewrites the file without its run and re-commits the other owners with their new
-//! offsets, in the same commit that removes the input.
-//!
-//! Guarantees, and what they rely on (the same as ingest's; see `writer` and `manifest`):
-//! - New files are written under a hidden temporary name, fsynced, then renamed (atomic
-//!   within a directory) to a `part-c<hash>-0000.parquet` name derived from their sources, so
-//!   no glob ever matches a partial file and a rerun after a crash recreates the same names.
-//! - One manifest commit (atomic by `link(2)`) replaces every affected input's entry: before
-//!   it, the newest version names only the old files; from it on, only the new ones. Every row
-//!   is in exactly one committed file at every version.
-//! - Replaced files are deleted only after that commit. A crash before the commit leaves the
-//!   new files as orphans; after it, the old ones: the next writer (or `check --repair`)
-//!   removes them, and no committed data is lost either way.
-//! - Readers take no lock. A query that pinned the version before the commit and is still
-//!   reading when the replaced files are deleted fails with a file-not-found error (never a
-//!   mix of versions); running it again reads the new version.
+//! `tapeout compact`: merges the small files of a partition into larger files shared by
+//! several inputs (each input's rows one contiguous run of the merged file; see
+//! [`crate::commit`] for shared files and the guarantees of the commit that swaps them in).
+//! Replaced files are deleted only after that commit.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::fs;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow::array::RecordBatchReader;
-use arrow::datatypes::Schema;
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Serialize;
 
 use crate::LakeError;
-use crate::fsutil::HashingFile;
-use crate::manifest::{self, DataFile, InputEntry, OutputFile, Snapshot};
-use crate::repair::{Leftovers, remove_leftovers};
-use crate::writer::{StagedFile, discard, publish_then, writer_properties};
+use crate::commit::{Leftovers, publish_then, remap_entry, remove_leftovers, remove_replaced};
+use crate::manifest::{self, DataFile, InputEntry};
+use crate::writer::{StagedFile, discard, write_pieces};
 
 /// What [`compact`] merges.
 #[derive(Debug, Clone)]
@@ -178,9 +152,7 @@ pub fn compact(lake: &Path, opts: &CompactOptions) -> Result<CompactReport, Lake
     let removes: Vec<String> = affected.iter().map(|h| (*h).clone()).collect();
     report.manifest_version =
         publish_then(&staged, || manifest::commit(lake, snapshot.version + 1, "compact", adds, removes))?;
-    for f in bins.iter().flatten() {
-        remove_if_present(&lake.join(&f.path))?;
-    }
+    remove_replaced(lake, bins.iter().flatten().map(|f| f.path.as_str()))?;
     tracing::info!(
         merged = report.merged.len(),
         files_before = report.files_before,
@@ -217,188 +189,4 @@ fn plan<'a>(files: &'a [DataFile], opts: &CompactOptions) -> Vec<Vec<&'a DataFil
     }
     bins.retain(|b| b.len() >= 2);
     bins
-}
-
-/// An input's entry with its moved runs pointing into the new files.
-fn remap_entry(entry: &InputEntry, moved: &BTreeMap<(String, u64), (usize, u64)>, staged: &[StagedFile]) -> InputEntry {
-    let mut e = entry.clone();
-    let mut outputs: Vec<OutputFile> = Vec::with_capacity(e.outputs.len());
-    for o in &entry.outputs {
-        let Some(&(i, offset)) = moved.get(&(o.path.clone(), o.row_offset.unwrap_or(0))) else {
-            outputs.push(o.clone());
-            continue;
-        };
-        let new = &staged[i].output;
-        // Runs of one input that ended up next to each other in one file become one run.
-        if let Some(last) = outputs.last_mut()
-            && last.path == new.path
-            && last.row_offset.unwrap_or(0) + last.rows == offset
-        {
-            last.rows += o.rows;
-            continue;
-        }
-        outputs.push(OutputFile { rows: o.rows, row_offset: Some(offset), ..new.clone() });
-    }
-    for o in &mut outputs {
-        if let Some(s) = staged.iter().find(|s| s.output.path == o.path)
-            && o.row_offset == Some(0)
-            && o.rows == s.output.rows
-        {
-            o.row_offset = None; // sole owner of the whole file
-        }
-    }
-    e.outputs = outputs;
-    e
-}
-
-fn remove_if_present(path: &Path) -> Result<(), LakeError> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(LakeError::io(path, e)),
-    }
-}
-
-/// Writes the given row ranges of the given lake files, in order, into one new staged file
-/// at `rel`. Every source must have the same Arrow schema.
-pub(crate) fn write_pieces(
-    lake: &Path,
-    rel: &str,
-    table_name: &str,
-    schema_version: u32,
-    pieces: &[(&str, Vec<Range<u64>>)],
-) -> Result<StagedFile, LakeError> {
-    let table = tapeout_schema::registry()
-        .table(table_name)
-        .map_err(|e| LakeError::Input { path: lake.join(rel), message: e.to_string() })?;
-    let final_path = lake.join(rel);
-    let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
-    let tmp = lake.join(dir).join(format!(".{name}.tmp"));
-    let props = writer_properties(table, schema_version, false);
-    let mut writer: Option<(ArrowWriter<HashingFile>, Arc<Schema>)> = None;
-    let mut rows = 0u64;
-    let result = (|| {
-        for (src, ranges) in pieces {
-            let path = lake.join(src);
-            let file = fs::File::open(&path).map_err(|e| LakeError::io(&path, e))?;
-            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-                .and_then(|b| b.with_batch_size(64 * 1024).build())
-                .map_err(|e| LakeError::parquet(&path, e))?;
-            // File-level key-value metadata comes back as schema metadata: drop it, the
-            // writer properties set the table and schema version afresh.
-            let schema = Arc::new(Schema::new(reader.schema().fields().clone()));
-            if writer.is_none() {
-                let out = HashingFile::create(&tmp).map_err(|e| LakeError::io(&tmp, e))?;
-                let w = ArrowWriter::try_new(out, schema.clone(), Some(props.clone()))
-                    .map_err(|e| LakeError::parquet(&tmp, e))?;
-                writer = Some((w, schema.clone()));
-            }
-            let (w, want) = writer.as_mut().expect("created above");
-            if want.fields() != schema.fields() {
-                return Err(LakeError::Input {
-                    path,
-                    message: format!("its columns differ from {}'s; files of one schema version only", pieces[0].0),
-                });
-            }
-            let mut pos = 0u64;
-            for batch in reader {
-                let batch = batch.map_err(LakeError::arrow)?;
-                let end = pos + batch.num_rows() as u64;
-                for r in ranges {
-                    let (from, to) = (r.start.max(pos), r.end.min(end));
-                    if from < to {
-                        let part = batch.slice((from - pos) as usize, (to - from) as usize);
-                        let part = part.with_schema(want.clone()).map_err(LakeError::arrow)?;
-                        w.write(&part).map_err(|e| LakeError::parquet(&tmp, e))?;
-                        rows += to - from;
-                    }
-                }
-                pos = end;
-            }
-            if let Some(r) = ranges.iter().find(|r| r.end > pos) {
-                return Err(LakeError::Input {
-                    path,
-                    message: format!("has {pos} rows, the manifest gives an input rows up to {}", r.end),
-                });
-            }
-        }
-        let (w, _) = writer
-            .take()
-            .ok_or_else(|| LakeError::Input { path: final_path.clone(), message: "nothing to write".into() })?;
-        let out = w.into_inner().map_err(|e| LakeError::parquet(&tmp, e))?;
-        out.finish().map_err(|e| LakeError::io(&tmp, e))
-    })();
-    let (bytes, blake3) = match result {
-        Ok(done) => done,
-        Err(e) => {
-            drop(writer);
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-    };
-    Ok(StagedFile {
-        tmp,
-        final_path,
-        output: OutputFile {
-            path: rel.to_string(),
-            table: table_name.to_string(),
-            rows,
-            bytes,
-            blake3,
-            schema_version,
-            row_offset: None,
-        },
-    })
-}
-
-/// What it takes to remove some inputs from files they share with inputs that stay.
-#[derive(Debug, Default)]
-pub(crate) struct Release {
-    /// Rewritten shared files, staged (publish them before the commit).
-    pub staged: Vec<StagedFile>,
-    /// The staying co-owners' entries with their runs moved into the rewritten files: the
-    /// commit removes and re-adds them.
-    pub updated: Vec<InputEntry>,
-}
-
-/// Rewrites every file that an input in `leaving` shares with an input that stays, keeping
-/// only the staying inputs' rows. Files owned by leaving inputs alone are not touched (the
-/// caller deletes them after its commit, as it does the shared files replaced here).
-pub(crate) fn release(lake: &Path, snapshot: &Snapshot, leaving: &HashSet<String>) -> Result<Release, LakeError> {
-    let mut out = Release::default();
-    let mut moved: BTreeMap<(String, u64), (usize, u64)> = BTreeMap::new();
-    let mut touched: BTreeSet<String> = BTreeSet::new();
-    for f in snapshot.data_files() {
-        let leaves = f.owners.iter().any(|o| leaving.contains(&o.0));
-        let stays: Vec<&(String, u64, u64)> = f.owners.iter().filter(|o| !leaving.contains(&o.0)).collect();
-        if !leaves || stays.is_empty() {
-            continue;
-        }
-        let mut h = blake3::Hasher::new();
-        h.update(f.path.as_bytes());
-        for o in &f.owners {
-            if leaving.contains(&o.0) {
-                h.update(b"\n-").update(o.0.as_bytes());
-            }
-        }
-        let dir = f.path.rsplit_once('/').map_or("", |d| d.0);
-        let rel = format!("{dir}/part-c{}-0000.parquet", &h.finalize().to_hex()[..16]);
-        let ranges: Vec<Range<u64>> = stays.iter().map(|o| o.1..o.1 + o.2).collect();
-        let s = match write_pieces(lake, &rel, &f.table, f.schema_version, &[(f.path.as_str(), ranges)]) {
-            Ok(s) => s,
-            Err(e) => {
-                discard(&out.staged);
-                return Err(e);
-            }
-        };
-        let mut base = 0;
-        for o in stays {
-            moved.insert((f.path.clone(), o.1), (out.staged.len(), base));
-            base += o.2;
-            touched.insert(o.0.clone());
-        }
-        out.staged.push(s);
-    }
-    out.updated = touched.iter().map(|h| remap_entry(&snapshot.inputs[h], &moved, &out.staged)).collect();
-    Ok(out)
 }

@@ -1,14 +1,32 @@
 //! The tapeout lake: a directory of hive-partitioned, zstd-compressed Parquet files named by
 //! an append-only manifest, written exactly once per input.
 //!
-//! A tour:
-//! - [`ingest::ingest`] resolves inputs ([`source`]), parses them on worker tasks with the
-//!   sans-I/O parsers of `tapeout-formats`, writes sorted Parquet per partition
-//!   ([`writer::TableWriter`]) and commits each input to the [`manifest`].
+//! A tour, laid out like delta-rs's `operations/` over one transaction module — operations on
+//! top, each in its own module, never importing one another; everything they share is in the
+//! layers under them (a test, `tests/layering.rs`, checks this):
+//!
+//! ```text
+//! operations   ingest/ (mod, identity, requests, kineto, land)   forget   compact   check
+//!                 │            │            │            │
+//! transaction  commit: leftovers of interrupted writers, publish-then-commit, release of
+//!              files shared with replaced inputs
+//!                 │
+//! layers       manifest   writer   source   lock   fsutil   memory
+//! ```
+//!
+//! - [`ingest()`] ([`ingest`]) resolves inputs ([`source`]), parses them on worker tasks with
+//!   the sans-I/O parsers of `tapeout-formats` (request traces in [`ingest::requests`], Kineto
+//!   traces in [`ingest::kineto`]), writes sorted Parquet per partition ([`writer::TableWriter`])
+//!   and commits each input ([`commit`], [`manifest`]).
+//! - [`forget`] removes inputs, [`compact`] merges small files (files then shared by several
+//!   inputs), [`check`] verifies the lake against its manifest and repairs what interrupted
+//!   writers left. (`repair` keeps the older paths of `check`, `repair` and `forget`.)
+//! - [`commit`] is the transaction layer every operation writes through: recovery from an
+//!   interrupted writer, publish-then-commit, and releasing rows from shared files.
 //! - [`manifest`] is the source of truth: a file is part of the lake only once a commit names
 //!   it. [`manifest::load`] gives the [`manifest::Snapshot`] readers pin.
-//! - [`lock::LakeLock`] serializes writers; [`repair`] removes what an interrupted one left
-//!   and checks the lake; [`compact`] merges small files (files then shared by several inputs).
+//! - [`lock::LakeLock`] serializes writers; [`memory`] caps an ingest's resident memory;
+//!   [`fsutil`] holds the file-system helpers the guarantees rely on.
 //!
 //! - [`remote`] keeps a lake on S3-compatible object storage: an ingest runs against a local
 //!   mirror of the manifest, then uploads the new files and, last, each commit with a
@@ -17,22 +35,38 @@
 //! Layout:
 //! ```text
 //! LAKE/requests/source=<format>/date=<YYYY-MM-DD>/part-<input hash>-<n>.parquet
+//! LAKE/kernels/workload=<workload>/part-<input hash>-<n>.parquet   (and ops, devices, ...)
 //! LAKE/_quarantine/table_name=<table>/part-<input hash>-<n>.parquet
 //! LAKE/_manifest/<version, 20 digits>.json   one commit each
 //! LAKE/_manifest/lock                          writers' advisory lock
+//! LAKE/_tmp/                                   decompressed Kineto traces while parsed
 //! ```
 
+// Operations.
+pub mod check;
 pub mod compact;
-pub mod fsutil;
+pub mod forget;
 pub mod ingest;
-pub mod kineto;
+// The transaction layer and the layers under it.
+pub mod commit;
+pub mod fsutil;
 pub mod lock;
 pub mod manifest;
 pub mod memory;
-pub mod remote;
-pub mod repair;
 pub mod source;
 pub mod writer;
+// Lakes on object storage (wraps `ingest`).
+pub mod remote;
+
+/// The earlier home of `check`, `repair` and `forget` (and the leftover helpers), kept so
+/// `tapeout_lake::repair::…` paths keep working.
+pub mod repair {
+    pub use crate::check::{CheckReport, Problem, ProblemKind, check, repair};
+    pub use crate::commit::{Leftovers, lake_files, remove_leftovers};
+    pub use crate::forget::{Forgotten, forget};
+}
+/// The earlier path of the Kineto ingest.
+pub use ingest::kineto;
 
 use std::path::{Path, PathBuf};
 

@@ -7,6 +7,10 @@ use std::fs;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+/// Folder of the lake for decompressed inputs while they are parsed (Kineto traces are
+/// decompressed there to be memory-mapped; leftovers are removed like any `*.tmp`).
+pub const TMP_DIR: &str = "_tmp";
+
 /// A file to ingest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputFile {

@@ -12,17 +12,21 @@
 //!
 //! Published but uncommitted files (a crash between [`publish`] and the manifest commit) are
 //! complete but not yet part of the lake: tapeout's readers ignore them (they read only files a
-//! manifest version names) and the next writer removes them (see `repair`).
+//! manifest version names) and the next writer removes them (see [`crate::commit`], which
+//! publishes and commits). [`write_pieces`] stages a file made of row ranges of existing lake
+//! files (for `compact` and for releasing shared files).
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::{AsArray, RecordBatch, RecordBatchReader};
 use arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
-use arrow::datatypes::TimestampNanosecondType;
+use arrow::datatypes::{Schema, TimestampNanosecondType};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -343,24 +347,103 @@ pub fn publish(files: &[StagedFile]) -> Result<(), LakeError> {
     Ok(())
 }
 
-/// Publishes `files`, then runs `commit`; when either fails, the files are removed again (both
-/// their temporary and final names), so a failed commit leaves nothing behind.
-pub fn publish_then(files: &[StagedFile], commit: impl FnOnce() -> Result<u64, LakeError>) -> Result<u64, LakeError> {
-    let r = publish(files).and_then(|()| commit());
-    if r.is_err() {
-        discard(files);
-        for f in files {
-            let _ = fs::remove_file(&f.final_path);
-        }
-    }
-    r
-}
-
 /// Removes staged files that will not be published (best effort).
 pub fn discard(files: &[StagedFile]) {
     for f in files {
         let _ = fs::remove_file(&f.tmp);
     }
+}
+
+/// Writes the given row ranges of the given lake files, in order, into one new staged file
+/// at `rel`. Every source must have the same Arrow schema.
+pub(crate) fn write_pieces(
+    lake: &Path,
+    rel: &str,
+    table_name: &str,
+    schema_version: u32,
+    pieces: &[(&str, Vec<Range<u64>>)],
+) -> Result<StagedFile, LakeError> {
+    let table = tapeout_schema::registry()
+        .table(table_name)
+        .map_err(|e| LakeError::Input { path: lake.join(rel), message: e.to_string() })?;
+    let final_path = lake.join(rel);
+    let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    let tmp = lake.join(dir).join(format!(".{name}.tmp"));
+    let props = writer_properties(table, schema_version, false);
+    let mut writer: Option<(ArrowWriter<HashingFile>, Arc<Schema>)> = None;
+    let mut rows = 0u64;
+    let result = (|| {
+        for (src, ranges) in pieces {
+            let path = lake.join(src);
+            let file = fs::File::open(&path).map_err(|e| LakeError::io(&path, e))?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .and_then(|b| b.with_batch_size(64 * 1024).build())
+                .map_err(|e| LakeError::parquet(&path, e))?;
+            // File-level key-value metadata comes back as schema metadata: drop it, the
+            // writer properties set the table and schema version afresh.
+            let schema = Arc::new(Schema::new(reader.schema().fields().clone()));
+            if writer.is_none() {
+                let out = HashingFile::create(&tmp).map_err(|e| LakeError::io(&tmp, e))?;
+                let w = ArrowWriter::try_new(out, schema.clone(), Some(props.clone()))
+                    .map_err(|e| LakeError::parquet(&tmp, e))?;
+                writer = Some((w, schema.clone()));
+            }
+            let (w, want) = writer.as_mut().expect("created above");
+            if want.fields() != schema.fields() {
+                return Err(LakeError::Input {
+                    path,
+                    message: format!("its columns differ from {}'s; files of one schema version only", pieces[0].0),
+                });
+            }
+            let mut pos = 0u64;
+            for batch in reader {
+                let batch = batch.map_err(LakeError::arrow)?;
+                let end = pos + batch.num_rows() as u64;
+                for r in ranges {
+                    let (from, to) = (r.start.max(pos), r.end.min(end));
+                    if from < to {
+                        let part = batch.slice((from - pos) as usize, (to - from) as usize);
+                        let part = part.with_schema(want.clone()).map_err(LakeError::arrow)?;
+                        w.write(&part).map_err(|e| LakeError::parquet(&tmp, e))?;
+                        rows += to - from;
+                    }
+                }
+                pos = end;
+            }
+            if let Some(r) = ranges.iter().find(|r| r.end > pos) {
+                return Err(LakeError::Input {
+                    path,
+                    message: format!("has {pos} rows, the manifest gives an input rows up to {}", r.end),
+                });
+            }
+        }
+        let (w, _) = writer
+            .take()
+            .ok_or_else(|| LakeError::Input { path: final_path.clone(), message: "nothing to write".into() })?;
+        let out = w.into_inner().map_err(|e| LakeError::parquet(&tmp, e))?;
+        out.finish().map_err(|e| LakeError::io(&tmp, e))
+    })();
+    let (bytes, blake3) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            drop(writer);
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    Ok(StagedFile {
+        tmp,
+        final_path,
+        output: OutputFile {
+            path: rel.to_string(),
+            table: table_name.to_string(),
+            rows,
+            bytes,
+            blake3,
+            schema_version,
+            row_offset: None,
+        },
+    })
 }
 
 /// Builds a one-row-per-reject `quarantine` batch.

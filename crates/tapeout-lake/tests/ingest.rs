@@ -435,3 +435,23 @@ fn identical_new_files_in_one_run_land_once() {
     let entry = snap.inputs.values().next().unwrap();
     assert!(entry.outputs.iter().all(|o| o.path.contains(&format!("/part-{}-", &entry.input_hash[..16]))));
 }
+
+/// Kineto traces are recognized by content and named after their folder; with a request
+/// format forced they go through the request pipeline and are rejected.
+#[test]
+fn kineto_traces_are_detected_and_named_after_their_folder() {
+    let kineto = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sample-traces/kineto");
+    let lake = tempfile::tempdir().unwrap();
+    let inputs = [kineto.join("train_2rank/rank0.json"), kineto.join("inference_1rank/trace.json.gz")];
+    let s = run(lake.path(), &[&inputs[0], &inputs[1]]);
+    assert_eq!(s.rejected, 0, "{:?}", s.details);
+    assert!(s.details.iter().all(|d| d.format.as_deref() == Some("kineto") && d.tables.contains_key("kernels")));
+    let snap = load_snapshot(lake.path(), None).unwrap();
+    let mut workloads: Vec<_> = snap.inputs.values().map(|e| e.workload.clone().unwrap_or_default()).collect();
+    workloads.sort();
+    assert_eq!(workloads, ["inference_1rank", "train_2rank"]);
+    let forced = tempfile::tempdir().unwrap();
+    let opts = IngestOptions { format: tapeout_formats::SourceFormat::from_id("azure_llm"), ..Default::default() };
+    let s = run_with(forced.path(), &[&inputs[0]], opts);
+    assert_eq!(s.details[0].status, InputStatus::Rejected);
+}

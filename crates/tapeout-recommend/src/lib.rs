@@ -20,6 +20,7 @@ pub mod evidence;
 pub mod features;
 pub mod machine;
 pub mod measured;
+pub mod mined;
 pub mod model;
 pub mod rank;
 pub mod serving;

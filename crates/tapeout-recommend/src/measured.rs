@@ -14,25 +14,15 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use crate::evidence::EvidenceRef;
 use crate::machine::{Machine, Unit, normalize_dtype};
+pub use crate::mined::Mined;
 use crate::model::{Component, Resource, Scaling, Work, calibrated};
 
-/// Rows of mined tables, by job name.
-pub type Mined = BTreeMap<String, Vec<Map<String, Value>>>;
-
-pub(crate) fn num(row: &Map<String, Value>, key: &str) -> Option<f64> {
-    match row.get(key)? {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
-}
-
-pub(crate) fn text<'a>(row: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    row.get(key).and_then(Value::as_str)
+/// The (file, rank) key of a per-rank row.
+fn rank_key(file: &Option<String>, rank: Option<f64>) -> (String, i64) {
+    (file.clone().unwrap_or_default(), rank.unwrap_or(0.0) as i64)
 }
 
 /// Assumptions of the measured model.
@@ -80,15 +70,13 @@ impl MeasuredWorkload {
     /// Builds workload `name` from the mined rows; `None` when it has no kernel rows.
     pub fn build(name: &str, mined: &Mined, calib: &Machine, a: &MeasuredAssumptions) -> Option<MeasuredWorkload> {
         let base = calib;
-        let rows = |job: &str| -> Vec<&Map<String, Value>> {
-            mined.get(job).map(|r| r.iter().filter(|r| text(r, "workload") == Some(name)).collect()).unwrap_or_default()
-        };
+        let ours = |w: &Option<String>| w.as_deref() == Some(name);
         let mut evidence = Vec::new();
         // Ranks: span and busy per (file, rank).
         let mut ranks: BTreeMap<(String, i64), (f64, f64)> = BTreeMap::new();
-        for r in rows("kernel_category_time") {
-            let key = (text(r, "file").unwrap_or_default().to_string(), num(r, "rank").unwrap_or(0.0) as i64);
-            ranks.insert(key, (num(r, "span_ns").unwrap_or(0.0) * 1e-9, num(r, "busy_ns").unwrap_or(0.0) * 1e-9));
+        for r in mined.kernel_category_time.iter().filter(|r| ours(&r.workload)) {
+            let key = rank_key(&r.file, r.rank);
+            ranks.insert(key, (r.span_ns.unwrap_or(0.0) * 1e-9, r.busy_ns.unwrap_or(0.0) * 1e-9));
         }
         if ranks.is_empty() {
             return None;
@@ -103,8 +91,14 @@ impl MeasuredWorkload {
             "ns",
             "workload time on the baseline",
         ));
-        let exposed_comm_s: f64 =
-            rows("comm_compute_overlap").iter().filter_map(|r| num(r, "exposed_comm_ns")).sum::<f64>() * 1e-9 + 0.0;
+        let exposed_comm_s: f64 = mined
+            .comm_compute_overlap
+            .iter()
+            .filter(|r| ours(&r.workload))
+            .filter_map(|r| r.exposed_comm_ns)
+            .sum::<f64>()
+            * 1e-9
+            + 0.0;
         if exposed_comm_s > 0.0 {
             evidence.push(EvidenceRef::new(
                 "comm_compute_overlap",
@@ -119,17 +113,16 @@ impl MeasuredWorkload {
         // Launch-related share of idle: per rank, the main stream's kernel-wait share plus its
         // host-wait share × the share of the span the host spends in launch calls.
         let mut launch_ns: BTreeMap<(String, i64), f64> = BTreeMap::new();
-        for r in rows("kernel_time_buckets") {
-            let key = (text(r, "file").unwrap_or_default().to_string(), num(r, "rank").unwrap_or(0.0) as i64);
-            *launch_ns.entry(key).or_default() += num(r, "launch_ns").unwrap_or(0.0);
+        let buckets: Vec<_> = mined.kernel_time_buckets.iter().filter(|r| ours(&r.workload)).collect();
+        for r in &buckets {
+            *launch_ns.entry(rank_key(&r.file, r.rank)).or_default() += r.launch_ns.unwrap_or(0.0);
         }
         let mut main_stream: BTreeMap<(String, i64), (f64, f64, f64)> = BTreeMap::new();
-        for r in rows("gpu_idle_time") {
-            let key = (text(r, "file").unwrap_or_default().to_string(), num(r, "rank").unwrap_or(0.0) as i64);
-            let active = num(r, "active_ns").unwrap_or(0.0);
-            let entry = main_stream.entry(key).or_insert((-1.0, 0.0, 0.0));
+        for r in mined.gpu_idle_time.iter().filter(|r| ours(&r.workload)) {
+            let active = r.active_ns.unwrap_or(0.0);
+            let entry = main_stream.entry(rank_key(&r.file, r.rank)).or_insert((-1.0, 0.0, 0.0));
             if active > entry.0 {
-                *entry = (active, num(r, "host_wait_share").unwrap_or(0.0), num(r, "kernel_wait_share").unwrap_or(0.0));
+                *entry = (active, r.host_wait_share.unwrap_or(0.0), r.kernel_wait_share.unwrap_or(0.0));
             }
         }
         let mut weighted = 0.0;
@@ -158,21 +151,21 @@ impl MeasuredWorkload {
         // (category, dtype, activity, bucket) → (seconds, flops, bytes, units)
         type Key = (String, String, String, Option<i64>);
         let mut merged: BTreeMap<Key, (f64, f64, f64, f64)> = BTreeMap::new();
-        for r in rows("kernel_time_buckets") {
-            let category = text(r, "category").unwrap_or("other").to_string();
-            let seconds = num(r, "total_ns").unwrap_or(0.0) * 1e-9;
+        for r in &buckets {
+            let category = r.category.as_deref().unwrap_or("other").to_string();
+            let seconds = r.total_ns.unwrap_or(0.0) * 1e-9;
             if category == "communication" {
                 comm_kernel_s += seconds;
                 continue;
             }
-            let dtype = text(r, "dtype").and_then(normalize_dtype).unwrap_or(&a.default_dtype).to_string();
-            let activity = text(r, "activity").unwrap_or("kernel").to_string();
-            let bucket = num(r, "intensity_bucket").map(|b| b as i64);
+            let dtype = r.dtype.as_deref().and_then(normalize_dtype).unwrap_or(&a.default_dtype).to_string();
+            let activity = r.activity.as_deref().unwrap_or("kernel").to_string();
+            let bucket = r.intensity_bucket.map(|b| b as i64);
             let e = merged.entry((category, dtype, activity, bucket)).or_default();
             e.0 += seconds;
-            e.1 += num(r, "flops").unwrap_or(0.0);
-            e.2 += num(r, "bytes").unwrap_or(0.0);
-            e.3 += num(r, "units").or_else(|| num(r, "kernels")).unwrap_or(0.0);
+            e.1 += r.flops.unwrap_or(0.0);
+            e.2 += r.bytes.unwrap_or(0.0);
+            e.3 += r.units.or(r.kernels).unwrap_or(0.0);
         }
         for ((category, dtype, activity, bucket), (seconds, flops, bytes, kernels)) in merged {
             if seconds <= 0.0 {
@@ -222,21 +215,17 @@ impl MeasuredWorkload {
 
         // Communication: latency + bandwidth part per collective_bandwidth row.
         let mut comm = Vec::new();
-        for r in rows("collective_bandwidth") {
-            let t = num(r, "time_ns").unwrap_or(0.0) * 1e-9;
+        for r in mined.collective_bandwidth.iter().filter(|r| ours(&r.workload)) {
+            let t = r.time_ns.unwrap_or(0.0) * 1e-9;
             if t <= 0.0 {
                 continue;
             }
-            let calls = num(r, "calls").unwrap_or(1.0);
+            let calls = r.calls.unwrap_or(1.0);
             let latency = (calls * a.collective_latency_s).min(t);
-            let collective = text(r, "collective").unwrap_or("unknown").to_string();
-            let group = num(r, "group_size").unwrap_or(2.0).max(2.0) as u32;
+            let collective = r.collective.as_deref().unwrap_or("unknown").to_string();
+            let group = r.group_size.unwrap_or(2.0).max(2.0) as u32;
             comm.push(Component {
-                name: format!(
-                    "{collective} ×{} (group {group}, ≥{} B)",
-                    calls,
-                    num(r, "size_bucket_bytes").unwrap_or(0.0)
-                ),
+                name: format!("{collective} ×{} (group {group}, ≥{} B)", calls, r.size_bucket_bytes.unwrap_or(0.0)),
                 category: "communication".into(),
                 seconds: t,
                 scaling: Scaling::Comm { latency_s: latency, bandwidth_s: t - latency, collective, group },

@@ -75,7 +75,7 @@ fn row(v: Value) -> Map<String, Value> {
 
 /// An 8-rank training trace whose time is mostly exposed NCCL all-reduce.
 fn nccl_heavy() -> Mined {
-    let mut mined = Mined::new();
+    let mut mined = std::collections::BTreeMap::new();
     let mut cat = vec![];
     let mut overlap = vec![];
     let mut buckets = vec![];
@@ -102,7 +102,7 @@ fn nccl_heavy() -> Mined {
         "collective_bandwidth".into(),
         vec![row(json!({"workload": "train", "collective": "allreduce", "group_size": 8, "size_bucket_bytes": 268435456, "calls": 80, "bytes": 80.0 * 268435456.0, "time_ns": 600e6}))],
     );
-    mined
+    Mined::from_rows(mined).unwrap()
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Hand-written traces with hand-computed expectations, plus an opt-in pass over the real traces
 //! in `/work/shared/traces` (set `TAPEOUT_REAL_TRACES`).
 
+use std::convert::Infallible;
+
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int32Type, Int64Type, TimestampNanosecondType};
 
@@ -71,7 +73,7 @@ fn collect(bytes: &[u8], batch_rows: usize) -> (Vec<KinetoBatch>, KinetoReport) 
     let mut out = Vec::new();
     let report = parse_kineto(bytes, "tiny.json", &CategoryRules::default(), batch_rows, &mut |b| {
         out.push(b);
-        Ok(())
+        Ok::<(), Infallible>(())
     })
     .unwrap();
     (out, report)
@@ -267,7 +269,7 @@ fn kernels_before_their_ops_in_the_file() {
 #[test]
 fn not_traces_and_broken_json_are_errors_never_panics() {
     let rules = CategoryRules::default();
-    let run = |b: &[u8]| parse_kineto(b, "x", &rules, 3, &mut |_| Ok(()));
+    let run = |b: &[u8]| parse_kineto(b, "x", &rules, 3, &mut |_| Ok::<(), Infallible>(())).map_err(KinetoError::from);
     assert!(matches!(run(br#"{"schemaVersion": 1}"#), Err(KinetoError::NotATrace { .. })));
     assert!(matches!(run(b"[1, 2]"), Err(KinetoError::NotATrace { .. })));
     assert!(matches!(run(b"   "), Err(KinetoError::NotATrace { .. })));
@@ -296,8 +298,46 @@ fn not_traces_and_broken_json_are_errors_never_panics() {
     g2.extend_from_slice(&garbage);
     let _ = run(&g2);
     // The sink can stop the walk.
-    let stop = parse_kineto(text.as_bytes(), "x", &rules, 1, &mut |_| Err("disk full".into()));
-    assert_eq!(stop.unwrap_err(), KinetoError::Sink("disk full".into()));
+    let stop = parse_kineto(text.as_bytes(), "x", &rules, 1, &mut |_| Err("disk full"));
+    assert_eq!(stop.unwrap_err(), EmitError::Sink("disk full"));
+}
+
+/// A sink with its own error type, stopping the parse from its progress reports.
+#[test]
+fn sink_progress_and_its_own_error() {
+    #[derive(Debug, PartialEq)]
+    struct OverBudget(usize);
+    struct Budget {
+        offsets: Vec<usize>,
+        rows: usize,
+        limit: usize,
+    }
+    impl KinetoSink for Budget {
+        type Error = OverBudget;
+        fn batch(&mut self, b: KinetoBatch) -> Result<(), OverBudget> {
+            if let KinetoBatch::Kernels(k) = b {
+                self.rows += k.num_rows();
+            }
+            Ok(())
+        }
+        fn progress(&mut self, offset: usize) -> Result<(), OverBudget> {
+            self.offsets.push(offset);
+            if offset > self.limit { Err(OverBudget(offset)) } else { Ok(()) }
+        }
+    }
+    let event = r#"{"ph": "X", "cat": "kernel", "name": "k", "ts": 1, "dur": 1},"#;
+    let doc = format!("{{\"traceEvents\": [{}{}]}}", event.repeat(20_000), &event[..event.len() - 1]);
+    let rules = CategoryRules::default();
+    let mut ok = Budget { offsets: Vec::new(), rows: 0, limit: usize::MAX };
+    let report = parse_kineto(doc.as_bytes(), "x", &rules, 1024, &mut ok).unwrap();
+    assert_eq!((report.summary.kernels, ok.rows), (20_001, 20_001));
+    // Two reports per pass (events 8192 and 16384), offsets restarting for pass 2.
+    assert_eq!(ok.offsets.len(), 4);
+    assert!(ok.offsets[0] < ok.offsets[1] && ok.offsets[2] == ok.offsets[0] && ok.offsets[3] == ok.offsets[1]);
+    let mut tight = Budget { offsets: Vec::new(), rows: 0, limit: 10 };
+    let stop = parse_kineto(doc.as_bytes(), "x", &rules, 1024, &mut tight).unwrap_err();
+    assert_eq!(stop, EmitError::Sink(OverBudget(ok.offsets[0])));
+    assert_eq!(tight.rows, 0, "stopped in pass 1");
 }
 
 #[test]
@@ -343,7 +383,7 @@ fn real_traces_row_counts() {
                 }
                 n[4] += k.column_by_name("hta_window").unwrap().as_boolean().true_count();
             }
-            Ok(())
+            Ok::<(), Infallible>(())
         })
         .unwrap();
         let rows = n[0];

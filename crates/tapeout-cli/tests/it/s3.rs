@@ -4,27 +4,15 @@
 //! except under CI (`CI=true`), where `.ci/run` installs moto and a missing one is a failure.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::net::TcpStream;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::common::{Killed, bin, free_port, repo};
 
 /// Starts moto's S3 server on a free loopback port, or None when moto is not installed.
 fn start_moto() -> Option<(Killed, u16)> {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let child = Command::new("python3")
         .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
@@ -58,7 +46,7 @@ fn http(port: u16, method: &str, path: &str, body: &[u8]) -> u16 {
 }
 
 fn tapeout(port: u16, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tapeout"))
+    bin()
         .args(args)
         .env("AWS_ENDPOINT", format!("http://127.0.0.1:{port}"))
         .env("AWS_ALLOW_HTTP", "true")

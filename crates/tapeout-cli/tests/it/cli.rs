@@ -3,26 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn tapeout(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tapeout")).args(args).env_remove("TAPEOUT_LAKE").output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use crate::common::{bin, json, real_traces, repo, sql_csv, stderr, stdout, tapeout, temp_lake};
 
 fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sample-traces/requests")
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", stdout(o), stderr(o)))
+    repo().join("sample-traces/requests")
 }
 
 #[test]
@@ -55,8 +40,7 @@ fn schema_command_is_the_docs_and_the_registry() {
 
 #[test]
 fn ingest_json_summary_exit_codes_and_sql() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lake = tmp.path().join("lake");
+    let (tmp, lake) = temp_lake();
     let lake_s = lake.to_str().unwrap();
     let o = tapeout(&["ingest", "--lake", lake_s, "--json", samples().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -68,7 +52,7 @@ fn ingest_json_summary_exit_codes_and_sql() {
     let again = json(&tapeout(&["ingest", "--lake", lake_s, "--json", samples().to_str().unwrap()]));
     assert_eq!((again["rows"].as_u64(), again["skipped"].as_u64()), (Some(0), Some(7)));
 
-    let count = tapeout(&["sql", "--lake", lake_s, "--format", "csv", "select count(*) from requests"]);
+    let count = sql_csv(lake_s, "select count(*) from requests");
     assert_eq!(stdout(&count), "count(*)\n248\n", "{}", stderr(&count));
     let nd = tapeout(&[
         "sql",
@@ -125,8 +109,7 @@ fn ingest_json_summary_exit_codes_and_sql() {
 
 #[test]
 fn time_origin_anchors_relative_traces() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lake = tmp.path().join("lake");
+    let (_tmp, lake) = temp_lake();
     let input = samples().join("BurstGPT_1.csv");
     let o = tapeout(&[
         "ingest",
@@ -137,25 +120,8 @@ fn time_origin_anchors_relative_traces() {
         input.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let q = tapeout(&[
-        "sql",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--format",
-        "csv",
-        "select min(arrival_time) as t, min(date) as d from requests",
-    ]);
+    let q = sql_csv(lake.to_str().unwrap(), "select min(arrival_time) as t, min(date) as d from requests");
     assert_eq!(stdout(&q), "t,d\n2024-01-01T00:00:01Z,2024-01-01\n", "{}", stderr(&q));
-}
-
-fn real_traces() -> Option<PathBuf> {
-    match std::env::var_os("TAPEOUT_REAL_TRACES") {
-        Some(p) => Some(PathBuf::from(p)),
-        None => {
-            eprintln!("skipped: TAPEOUT_REAL_TRACES is not set");
-            None
-        }
-    }
 }
 
 /// (rows, Σ input, Σ output) per file, computed from the raw files without tapeout.
@@ -184,28 +150,30 @@ fn independent_sums(paths: &[PathBuf]) -> BTreeMap<String, (u64, i64, i64)> {
     out
 }
 
+/// The real Azure LLM code and conversation traces and the Mooncake conversation trace.
+fn request_traces(root: &Path) -> [PathBuf; 3] {
+    [
+        root.join("azure_llm_2023/AzureLLMInferenceTrace_code.csv"),
+        root.join("azure_llm_2023/AzureLLMInferenceTrace_conv.csv"),
+        root.join("mooncake/conversation_trace.jsonl"),
+    ]
+}
+
 #[test]
 fn real_traces_land_exactly_once_with_matching_sums() {
     let Some(root) = real_traces() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let lake = tmp.path().join("lake");
+    let (_tmp, lake) = temp_lake();
     let lake_s = lake.to_str().unwrap();
-    let code = root.join("azure_llm_2023/AzureLLMInferenceTrace_code.csv");
-    let conv = root.join("azure_llm_2023/AzureLLMInferenceTrace_conv.csv");
-    let moon = root.join("mooncake/conversation_trace.jsonl");
+    let [code, conv, moon] = request_traces(&root);
     let glob = root.join("azure_llm_2023/*.csv");
     let o = tapeout(&["ingest", "--lake", lake_s, "--json", glob.to_str().unwrap(), moon.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(json(&o)["rows"].as_u64(), Some(8_819 + 19_366 + 12_031));
 
-    let q = tapeout(&[
-        "sql",
-        "--lake",
+    let q = sql_csv(
         lake_s,
-        "--format",
-        "csv",
         "select file, workload, count(*) as n, sum(input_tokens) as i, sum(output_tokens) as o from requests group by file, workload order by file",
-    ]);
+    );
     let expected = independent_sums(&[code.clone(), conv.clone(), moon.clone()]);
     let mut got = BTreeMap::new();
     let mut workloads = BTreeMap::new();
@@ -221,7 +189,7 @@ fn real_traces_land_exactly_once_with_matching_sums() {
 
     let again = tapeout(&["ingest", "--lake", lake_s, "--json", glob.to_str().unwrap(), moon.to_str().unwrap()]);
     assert_eq!((json(&again)["rows"].as_u64(), json(&again)["skipped"].as_u64()), (Some(0), Some(3)));
-    let count = tapeout(&["sql", "--lake", lake_s, "--format", "csv", "select count(*) from requests"]);
+    let count = sql_csv(lake_s, "select count(*) from requests");
     assert_eq!(stdout(&count), "count(*)\n40216\n");
 }
 
@@ -242,14 +210,7 @@ fn real_azure_copy_with_three_corrupted_lines() {
     assert_eq!(o.status.code(), Some(2));
     let s = json(&o);
     assert_eq!((s["rows"].as_u64(), s["quarantined"].as_u64()), (Some(8_816), Some(3)));
-    let q = tapeout(&[
-        "sql",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--format",
-        "csv",
-        "select line, field, reason from quarantine order by line",
-    ]);
+    let q = sql_csv(lake.to_str().unwrap(), "select line, field, reason from quarantine order by line");
     assert_eq!(
         stdout(&q),
         "line,field,reason\n101,ContextTokens,negative value\n4001,TIMESTAMP,unparseable timestamp\n8000,,\"expected 3 fields, found 2\"\n"
@@ -258,8 +219,7 @@ fn real_azure_copy_with_three_corrupted_lines() {
 
 #[test]
 fn check_finds_leftovers_and_damage_and_repair_removes_leftovers() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lake = tmp.path().join("lake");
+    let (_tmp, lake) = temp_lake();
     let lake_s = lake.to_str().unwrap();
     assert_eq!(tapeout(&["ingest", "--lake", lake_s, samples().to_str().unwrap()]).status.code(), Some(0));
     let ok = tapeout(&["check", "--lake", lake_s]);
@@ -280,7 +240,7 @@ fn check_finds_leftovers_and_damage_and_repair_removes_leftovers() {
     let fixed = tapeout(&["check", "--lake", lake_s, "--repair"]);
     assert_eq!(fixed.status.code(), Some(0), "{}", stdout(&fixed));
     assert_eq!(stdout(&fixed).matches("removed ").count(), 2);
-    let count = tapeout(&["sql", "--lake", lake_s, "--format", "csv", "select count(*) from requests"]);
+    let count = sql_csv(lake_s, "select count(*) from requests");
     assert_eq!(stdout(&count), "count(*)\n248\n");
 
     // Damage to a committed file is found, not "repaired" away.
@@ -295,14 +255,11 @@ fn check_finds_leftovers_and_damage_and_repair_removes_leftovers() {
 
 /// Kernel/memcpy/memset events of a Kineto trace, counted with a plain JSON scan.
 fn gpu_activity_events(path: &Path) -> u64 {
-    let raw = std::fs::read(path).unwrap();
-    let text = if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out).unwrap();
-        out
-    } else {
-        raw
-    };
+    let mut text = std::fs::read(path).unwrap();
+    if path.extension().is_some_and(|e| e == "gz") {
+        let raw = std::mem::take(&mut text);
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut text).unwrap();
+    }
     let doc: serde_json::Value = serde_json::from_slice(&text).unwrap();
     let cats = ["kernel", "gpu_memcpy", "gpu_memset", "Kernel", "Memcpy", "Memset"];
     doc["traceEvents"]
@@ -316,8 +273,7 @@ fn gpu_activity_events(path: &Path) -> u64 {
 #[test]
 fn real_kineto_traces_land_one_row_per_gpu_activity() {
     let Some(root) = real_traces() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let lake = tmp.path().join("lake");
+    let (_tmp, lake) = temp_lake();
     let lake_s = lake.to_str().unwrap();
     let inputs = [
         root.join("param_dlrm_8rank"),
@@ -331,14 +287,10 @@ fn real_kineto_traces_land_one_row_per_gpu_activity() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let s = json(&o);
     assert_eq!(s["inputs"].as_u64(), Some(11));
-    let q = tapeout(&[
-        "sql",
-        "--lake",
+    let q = sql_csv(
         lake_s,
-        "--format",
-        "csv",
         "select file, workload, count(*) as n from kernels where activity <> 'sync' group by file, workload order by file",
-    ]);
+    );
     let mut got = BTreeMap::new();
     for line in stdout(&q).lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
@@ -359,25 +311,11 @@ fn real_kineto_traces_land_one_row_per_gpu_activity() {
     let mtia = s["details"].as_array().unwrap().iter().find(|d| d["path"].as_str().unwrap().contains("mtia")).unwrap();
     assert_eq!(mtia["status"], "ingested");
     assert!(mtia["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("0 kernels")), "{mtia}");
-    let ranks = tapeout(&[
-        "sql",
-        "--lake",
-        lake_s,
-        "--format",
-        "csv",
-        "select count(distinct rank) from kernels where workload = 'param_dlrm_8rank'",
-    ]);
+    let ranks = sql_csv(lake_s, "select count(distinct rank) from kernels where workload = 'param_dlrm_8rank'");
     assert_eq!(stdout(&ranks), "count(DISTINCT kernels.rank)\n8\n");
     // One `traces` row per trace file; `collectives` holds the NCCL kernels, counted here from
     // the raw files by name.
-    let traces = tapeout(&[
-        "sql",
-        "--lake",
-        lake_s,
-        "--format",
-        "csv",
-        "select count(*), sum(kernels + memcpys + memsets) from traces",
-    ]);
+    let traces = sql_csv(lake_s, "select count(*), sum(kernels + memcpys + memsets) from traces");
     let gpu_rows: u64 = got.values().map(|g| g.1).sum();
     assert_eq!(stdout(&traces).lines().nth(1).unwrap(), format!("11,{gpu_rows}"));
     let nccl: u64 = std::fs::read_dir(root.join("param_dlrm_8rank"))
@@ -392,14 +330,7 @@ fn real_kineto_traces_land_one_row_per_gpu_activity() {
                 .count() as u64
         })
         .sum();
-    let coll = tapeout(&[
-        "sql",
-        "--lake",
-        lake_s,
-        "--format",
-        "csv",
-        "select count(*) from collectives where workload = 'param_dlrm_8rank'",
-    ]);
+    let coll = sql_csv(lake_s, "select count(*) from collectives where workload = 'param_dlrm_8rank'");
     assert_eq!(stdout(&coll), format!("count(*)\n{nccl}\n"));
     assert_eq!(nccl, 64);
 }
@@ -475,7 +406,7 @@ fn sigkill_at_random_moments_then_rerun_lands_every_row_exactly_once() {
     for trial in 0..20 {
         let lake = tmp.path().join(format!("lake{trial}"));
         let lake_s = lake.to_str().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tapeout"))
+        let mut child = bin()
             .args(["ingest", "--quiet", "--lake", lake_s, input.to_str().unwrap()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -488,7 +419,7 @@ fn sigkill_at_random_moments_then_rerun_lands_every_row_exactly_once() {
             // Whatever the kill left: no partial file under a *.parquet name, and readers see
             // only whole inputs.
             every_parquet_file_is_complete(&lake);
-            let q = tapeout(&["sql", "--lake", lake_s, "--format", "csv", "select count(*) from requests"]);
+            let q = sql_csv(lake_s, "select count(*) from requests");
             let seen: usize = stdout(&q).lines().nth(1).unwrap().parse().unwrap();
             assert_eq!(seen % ROWS, 0, "trial {trial}: a reader saw part of an input ({seen} rows)");
             interrupted += usize::from(seen < total);
@@ -497,14 +428,10 @@ fn sigkill_at_random_moments_then_rerun_lands_every_row_exactly_once() {
         }
         let o = tapeout(&["ingest", "--lake", lake_s, "--json", input.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(0), "trial {trial}: {}", stderr(&o));
-        let q = tapeout(&[
-            "sql",
-            "--lake",
+        let q = sql_csv(
             lake_s,
-            "--format",
-            "csv",
             "select count(*) as n, count(distinct concat(file, ':', cast(line as varchar))) as d, sum(input_tokens) as i from requests",
-        ]);
+        );
         let expected_sum: usize = FILES * (ROWS * 10 + ROWS * (ROWS - 1) / 2);
         assert_eq!(stdout(&q), format!("n,d,i\n{total},{total},{expected_sum}\n"), "trial {trial}");
         let check = tapeout(&["check", "--lake", lake_s]);
@@ -519,17 +446,14 @@ fn sigkill_at_random_moments_then_rerun_lands_every_row_exactly_once() {
 #[test]
 fn forget_check_and_repair_on_a_real_trace_lake() {
     let Some(root) = real_traces() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let lake = tmp.path().join("lake");
+    let [code, conv, moon] = request_traces(&root);
+    let (_tmp, lake) = temp_lake();
     let lake_s = lake.to_str().unwrap();
-    let code = root.join("azure_llm_2023/AzureLLMInferenceTrace_code.csv");
-    let conv = root.join("azure_llm_2023/AzureLLMInferenceTrace_conv.csv");
-    let moon = root.join("mooncake/conversation_trace.jsonl");
     let o =
         tapeout(&["ingest", "--lake", lake_s, code.to_str().unwrap(), conv.to_str().unwrap(), moon.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0));
     let count = || {
-        let q = tapeout(&["sql", "--lake", lake_s, "--format", "csv", "select count(*) from requests"]);
+        let q = sql_csv(lake_s, "select count(*) from requests");
         stdout(&q).lines().nth(1).unwrap().parse::<u64>().unwrap()
     };
     assert_eq!(count(), 40_216);
@@ -568,12 +492,11 @@ fn forget_check_and_repair_on_a_real_trace_lake() {
 
 #[test]
 fn a_query_over_the_memory_limit_fails_clearly() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lake = tmp.path().join("lake");
+    let (_tmp, lake) = temp_lake();
     let lake_s = lake.to_str().unwrap();
     assert_eq!(tapeout(&["ingest", "--lake", lake_s, samples().to_str().unwrap()]).status.code(), Some(0));
     let q = "select cardinality(array_agg(input_tokens)) as n from requests";
-    let ok = tapeout(&["sql", "--lake", lake_s, "--format", "csv", q]);
+    let ok = sql_csv(lake_s, q);
     assert_eq!(stdout(&ok), "n\n248\n");
     let capped = tapeout(&["sql", "--lake", lake_s, "--format", "csv", "--memory-limit", "1K", q]);
     assert_eq!(capped.status.code(), Some(1));
@@ -588,15 +511,14 @@ fn a_query_over_the_memory_limit_fails_clearly() {
 /// clear "locked" error and commits nothing.
 #[test]
 fn concurrent_ingests_serialize_on_the_lock() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lake = tmp.path().join("lake");
+    let (_tmp, lake) = temp_lake();
     let l = lake.to_str().unwrap().to_string();
     let s = samples();
     let a =
         [s.join("AzureLLMInferenceTrace_code.csv"), s.join("BurstGPT_1.csv"), s.join("mooncake_conversation.jsonl")];
     let b = [s.join("AzureLLMInferenceTrace_conv_1week.csv"), s.join("BurstGPT_v1.1_sessions.csv")];
     let spawn = |files: &[PathBuf]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_tapeout"));
+        let mut c = bin();
         c.args(["ingest", "-q", "--json", "--lake", &l]).args(files).env_remove("TAPEOUT_LAKE");
         c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
     };
@@ -606,7 +528,7 @@ fn concurrent_ingests_serialize_on_the_lock() {
         assert_eq!((oa.status.code(), ob.status.code()), (Some(0), Some(0)), "{}{}", stderr(&oa), stderr(&ob));
     }
     // 48 + 36 + 40 and 40 + 30 rows, once each however often and in whichever order they ran.
-    let o = tapeout(&["sql", "--lake", &l, "--format", "csv", "select count(*) from requests"]);
+    let o = sql_csv(&l, "select count(*) from requests");
     assert_eq!(stdout(&o).lines().nth(1), Some("194"));
     let c = tapeout(&["check", "--lake", &l]);
     assert!(c.status.success(), "{}", stdout(&c));
@@ -618,7 +540,7 @@ fn concurrent_ingests_serialize_on_the_lock() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("is locked by another tapeout process"), "{}", stderr(&o));
     drop(holder);
-    let o = tapeout(&["sql", "--lake", &l, "--format", "csv", "select count(*) from requests"]);
+    let o = sql_csv(&l, "select count(*) from requests");
     assert_eq!(stdout(&o).lines().nth(1), Some("194"));
 }
 
@@ -627,8 +549,7 @@ fn concurrent_ingests_serialize_on_the_lock() {
 /// the versions it sees never go backwards.
 #[test]
 fn queries_during_an_ingest_see_whole_inputs_only() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lake = tmp.path().join("lake");
+    let (tmp, lake) = temp_lake();
     let l = lake.to_str().unwrap().to_string();
     let mut inputs = Vec::new();
     for seed in 1..=6u64 {
@@ -651,7 +572,7 @@ fn queries_during_an_ingest_see_whole_inputs_only() {
     }
     let want: BTreeMap<String, u64> =
         (0..inputs.len()).map(|i| (format!("gen{}_code.csv", i + 1), 41_000 + i as u64 * 1000)).collect();
-    let mut ingest = Command::new(env!("CARGO_BIN_EXE_tapeout"));
+    let mut ingest = bin();
     ingest.args(["ingest", "-q", "--jobs", "1", "--lake", &l]).args(&inputs).env_remove("TAPEOUT_LAKE");
     let mut child = ingest.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
     let q = "select file, count(*) as n from requests group by file order by file";
@@ -660,7 +581,7 @@ fn queries_during_an_ingest_see_whole_inputs_only() {
     loop {
         let done = child.try_wait().unwrap().is_some();
         if lake.join("_manifest/00000000000000000001.json").exists() {
-            let o = tapeout(&["sql", "--lake", &l, "--format", "csv", q]);
+            let o = sql_csv(&l, q);
             assert!(o.status.success(), "{}", stderr(&o));
             queries += 1;
             let mut total = 0;
@@ -681,7 +602,7 @@ fn queries_during_an_ingest_see_whole_inputs_only() {
     }
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(queries > 0);
-    let o = tapeout(&["sql", "--lake", &l, "--format", "csv", "select count(*) from requests"]);
+    let o = sql_csv(&l, "select count(*) from requests");
     assert_eq!(stdout(&o).lines().nth(1), Some(want.values().sum::<u64>().to_string().as_str()));
     eprintln!("{queries} queries during the ingest saw row totals {seen:?}");
 }
@@ -692,8 +613,7 @@ fn queries_during_an_ingest_see_whole_inputs_only() {
 #[test]
 fn compact_on_a_real_trace_lake_keeps_every_row() {
     let Some(root) = real_traces() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let lake = tmp.path().join("lake");
+    let (_tmp, lake) = temp_lake();
     let l = lake.to_str().unwrap();
     let dlrm = root.join("param_dlrm_8rank");
     let o = tapeout(&[
@@ -713,7 +633,7 @@ fn compact_on_a_real_trace_lake_keeps_every_row() {
                  select 'devices', count(*), 0 from devices union all \
                  select 'collectives', count(*), sum(dur_ns) from collectives union all \
                  select 'requests', count(*), sum(input_tokens) from requests order by 1";
-        stdout(&tapeout(&["sql", "--lake", l, "--format", "csv", q]))
+        stdout(&sql_csv(l, q))
     };
     let files = |r: &serde_json::Value| r["report"]["files"].as_u64().unwrap();
     let before = figures();
@@ -760,7 +680,7 @@ fn compact_on_a_real_trace_lake_keeps_every_row() {
             "select (select count(*) from kernels {extra}) as k, (select count(*) from ops {extra}) as o, \
              (select count(*) from collectives {extra}) as c"
         );
-        stdout(&tapeout(&["sql", "--lake", l, "--format", "csv", &q])).lines().nth(1).unwrap().to_string()
+        stdout(&sql_csv(l, &q)).lines().nth(1).unwrap().to_string()
     };
     let name = rank3.file_name().unwrap().to_string_lossy().to_string();
     let all = per_table("");
@@ -780,8 +700,7 @@ fn compact_on_a_real_trace_lake_keeps_every_row() {
 /// occupies rejects every input by name with the limit in the message, and commits nothing.
 #[test]
 fn ingest_honours_the_memory_limit() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lake = tmp.path().join("lake");
+    let (_tmp, lake) = temp_lake();
     let l = lake.to_str().unwrap();
     let (requests, kineto) = (samples(), samples().join("../kineto/train_2rank"));
     let inputs = [requests.to_str().unwrap(), kineto.to_str().unwrap()];

@@ -3,39 +3,19 @@
 //! scheduler` and two `tapeout executor`s), every result table compared row for row.
 
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-fn tapeout() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tapeout"))
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A child process killed when the test ends, whatever happens.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::common::{Killed, bin, free_port, repo};
 
 fn spawn(args: &[&str], log: &Path) -> Killed {
     let log = std::fs::File::create(log).unwrap();
-    Killed(tapeout().args(args).stdout(Stdio::null()).stderr(log).spawn().unwrap())
+    Killed(bin().args(args).stdout(Stdio::null()).stderr(log).spawn().unwrap())
 }
 
 fn wait_for_port(port: u16, what: &str) {
@@ -74,7 +54,7 @@ fn results(lake: &Path) -> BTreeMap<String, Vec<String>> {
 }
 
 fn mine(lake: &Path, extra: &[&str]) -> serde_json::Value {
-    let out = tapeout()
+    let out = bin()
         .args(["mine", "--json", "--force", "--lake"])
         .arg(lake)
         .args(extra)
@@ -94,7 +74,7 @@ fn mine(lake: &Path, extra: &[&str]) -> serde_json::Value {
 fn mining_on_ballista_matches_the_local_engine() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let ingest = tapeout()
+    let ingest = bin()
         .args(["ingest", "--quiet", "--lake"])
         .arg(&lake)
         .arg(repo().join("sample-traces/requests"))
@@ -144,7 +124,7 @@ fn mining_on_ballista_matches_the_local_engine() {
     // Executors register on their first poll; a query succeeds once one has.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let probe = tapeout()
+        let probe = bin()
             .args(["sql", "--engine", "ballista", "--scheduler", &scheduler, "--format", "csv", "--lake"])
             .arg(&lake)
             .arg("select count(*) as n from requests")

@@ -1,76 +1,14 @@
-//! Upkeep: removing what an interrupted writer left, and checking the lake against its manifest.
-//!
-//! Leftovers are (a) temporary files (`*.tmp`) and (b) published `*.parquet` files that no
-//! manifest version names (a writer died between rename and commit). Both are removed only by
-//! a process holding the lake lock, so an ingest in progress is never disturbed. The directories
-//! of tapeout's tables are tapeout's own: foreign Parquet files placed there count as leftovers.
+//! `tapeout check`: verifies the lake against its manifest, and `check --repair` removes what
+//! interrupted writers left (see [`crate::commit::remove_leftovers`]).
 
 use std::collections::HashSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
 use crate::LakeError;
-use crate::manifest::{MANIFEST_DIR, Snapshot};
-
-/// What [`remove_leftovers`] removed.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct Leftovers {
-    /// Temporary files removed.
-    pub temp_files: Vec<String>,
-    /// Published but uncommitted data files removed.
-    pub orphans: Vec<String>,
-}
-
-/// Every file under the lake's table directories and manifest directory, relative paths.
-pub fn lake_files(lake: &Path) -> Result<Vec<String>, LakeError> {
-    let mut out = Vec::new();
-    let mut roots: Vec<PathBuf> = tapeout_schema::registry().tables().iter().map(|t| lake.join(&t.location)).collect();
-    roots.push(lake.join(MANIFEST_DIR));
-    roots.push(lake.join(crate::kineto::TMP_DIR));
-    for root in roots {
-        walk(&root, lake, &mut out)?;
-    }
-    out.sort();
-    Ok(out)
-}
-
-fn walk(dir: &Path, lake: &Path, out: &mut Vec<String>) -> Result<(), LakeError> {
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(LakeError::io(dir, e)),
-    };
-    for e in rd {
-        let e = e.map_err(|e| LakeError::io(dir, e))?;
-        let p = e.path();
-        let ft = e.file_type().map_err(|e| LakeError::io(&p, e))?;
-        if ft.is_dir() {
-            walk(&p, lake, out)?;
-        } else if let Ok(rel) = p.strip_prefix(lake) {
-            out.push(rel.to_string_lossy().replace('\\', "/"));
-        }
-    }
-    Ok(())
-}
-
-/// Removes temporary files and uncommitted data files. Call only while holding the lake lock.
-pub fn remove_leftovers(lake: &Path, snapshot: &Snapshot) -> Result<Leftovers, LakeError> {
-    let committed: HashSet<&str> = snapshot.files().map(|f| f.path.as_str()).collect();
-    let mut report = Leftovers::default();
-    for rel in lake_files(lake)? {
-        let is_tmp = rel.ends_with(".tmp");
-        let is_orphan = rel.ends_with(".parquet") && !committed.contains(rel.as_str());
-        if is_tmp || is_orphan {
-            let p = lake.join(&rel);
-            fs::remove_file(&p).map_err(|e| LakeError::io(&p, e))?;
-            tracing::info!(file = %rel, "removed leftover of an interrupted run");
-            if is_tmp { report.temp_files.push(rel) } else { report.orphans.push(rel) }
-        }
-    }
-    Ok(report)
-}
+use crate::commit::{Leftovers, lake_files, remove_leftovers};
 
 /// What is wrong with one file of the lake.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -221,76 +159,4 @@ pub fn repair(lake: &Path, wait: bool) -> Result<(Leftovers, CheckReport), LakeE
     let snapshot = crate::manifest::load(lake, None)?;
     let removed = remove_leftovers(lake, &snapshot)?;
     Ok((removed, check(lake)?))
-}
-
-/// What [`forget`] removed.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Forgotten {
-    /// Manifest version that removed them.
-    pub manifest_version: u64,
-    /// Paths of the inputs removed.
-    pub inputs: Vec<String>,
-    /// Rows those inputs had landed (all tables).
-    pub rows: u64,
-    /// Records of theirs that were in the quarantine.
-    pub quarantined: u64,
-    /// Data and quarantine files deleted.
-    pub files: usize,
-}
-
-/// Removes inputs from the lake: every input ingested from one of `targets` (paths, resolved to
-/// absolute like `ingest` does) or whose `input_hash` starts with one of them (at least 8 hex
-/// digits). One commit removes them all, then their files are deleted. Files they share with
-/// other inputs (compacted files) are first rewritten without their rows, and the other
-/// owners re-committed in that same commit. Holds the lake lock.
-pub fn forget(lake: &Path, targets: &[String], wait: bool) -> Result<Forgotten, LakeError> {
-    let _lock = crate::lock::LakeLock::acquire(lake, wait, |_| {})?;
-    let snapshot = crate::manifest::load(lake, None)?;
-    let wanted: Vec<(String, Option<String>)> = targets
-        .iter()
-        .map(|t| {
-            let abs = std::path::absolute(t).map(|p| p.display().to_string()).unwrap_or_else(|_| t.clone());
-            let hash = (t.len() >= 8 && t.chars().all(|c| c.is_ascii_hexdigit())).then(|| t.to_ascii_lowercase());
-            (abs, hash)
-        })
-        .collect();
-    let matched: Vec<&crate::manifest::InputEntry> = snapshot
-        .inputs
-        .values()
-        .filter(|e| wanted.iter().any(|(p, h)| &e.path == p || h.as_ref().is_some_and(|h| e.input_hash.starts_with(h))))
-        .collect();
-    if matched.is_empty() {
-        return Err(LakeError::Input {
-            path: lake.to_path_buf(),
-            message: format!("no ingested input matches {}", targets.join(", ")),
-        });
-    }
-    let hashes: Vec<String> = matched.iter().map(|e| e.input_hash.clone()).collect();
-    // Files they share with inputs that stay (after a compact) are rewritten without them.
-    let leaving: HashSet<String> = hashes.iter().cloned().collect();
-    let released = crate::compact::release(lake, &snapshot, &leaving)?;
-    let mut removes = hashes;
-    removes.extend(released.updated.iter().map(|e| e.input_hash.clone()));
-    let version = crate::writer::publish_then(&released.staged, || {
-        crate::manifest::commit(lake, snapshot.version + 1, "forget", released.updated, removes)
-    })?;
-    let mut report = Forgotten { manifest_version: version, ..Forgotten::default() };
-    let mut deleted: HashSet<&str> = HashSet::new();
-    for e in matched {
-        report.inputs.push(e.path.clone());
-        report.rows += e.rows;
-        report.quarantined += e.quarantined;
-        for f in &e.outputs {
-            if !deleted.insert(f.path.as_str()) {
-                continue;
-            }
-            let p = lake.join(&f.path);
-            match fs::remove_file(&p) {
-                Ok(()) => report.files += 1,
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(err) => return Err(LakeError::io(&p, err)),
-            }
-        }
-    }
-    Ok(report)
 }

@@ -2,23 +2,12 @@
 //! `tapeout recommend`, and pipeline configs that must fail before any work.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn tapeout(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tapeout"))
-        .args(args)
-        .env_remove("TAPEOUT_LAKE")
-        .env_remove("TAPEOUT_PIPELINES")
-        .output()
-        .unwrap()
-}
+use crate::common::{real_traces, repo, sql_csv, tapeout, temp_lake, text};
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
+/// The repository's root, canonical.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    repo().canonicalize().unwrap()
 }
 
 /// A pipeline over every sample trace, writing into `dir`.
@@ -86,23 +75,12 @@ fn run_twice_is_idempotent_and_the_report_is_self_contained() {
     assert_eq!(md, std::fs::read_to_string(report.join("report.md")).unwrap());
 
     // The mined results are tables in `tapeout sql`.
-    let o = tapeout(&[
-        "sql",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--format",
-        "csv",
-        "select count(*) from kernel_time_buckets",
-    ]);
+    let o = sql_csv(lake.to_str().unwrap(), "select count(*) from kernel_time_buckets");
     assert!(o.status.success(), "{}", text(&o));
-    let o = tapeout(&[
-        "sql",
-        "--lake",
+    let o = sql_csv(
         lake.to_str().unwrap(),
-        "--format",
-        "csv",
         "select hdr_quantile(input_tokens, 0.5) from requests where workload = 'conversation'",
-    ]);
+    );
     // 40 conversation requests; the 20th smallest prompt is 655 tokens (exact below 2048).
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().nth(1), Some("655.0"), "{}", text(&o));
 }
@@ -202,8 +180,7 @@ fn runs_are_incremental_exit_like_ingest_and_select_features() {
 
 #[test]
 fn recommend_needs_a_mined_lake_and_known_names() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lake = tmp.path().join("lake");
+    let (tmp, lake) = temp_lake();
     let reqs = root().join("sample-traces/requests");
     assert!(tapeout(&["ingest", "-q", "--lake", lake.to_str().unwrap(), reqs.to_str().unwrap()]).status.success());
     let out = tmp.path().join("out");
@@ -268,13 +245,8 @@ fn recommend_needs_a_mined_lake_and_known_names() {
 /// table, and the H100 recommendations' evidence names rows that exist in the mined tables.
 #[test]
 fn real_traces_mine_and_recommend() {
-    let Ok(real) = std::env::var("TAPEOUT_REAL_TRACES") else {
-        eprintln!("skipped: TAPEOUT_REAL_TRACES is not set");
-        return;
-    };
-    let real = PathBuf::from(real);
-    let tmp = tempfile::tempdir().unwrap();
-    let lake = tmp.path().join("lake");
+    let Some(real) = real_traces() else { return };
+    let (tmp, lake) = temp_lake();
     let lake_s = lake.to_str().unwrap();
     let mut args = vec!["ingest".to_string(), "-q".into(), "--lake".into(), lake_s.into()];
     for dir in ["azure_llm_2023", "mooncake", "kineto_hta", "param_dlrm_8rank", "kineto_tb_plugin"] {
@@ -305,7 +277,7 @@ fn real_traces_mine_and_recommend() {
     let r: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("recommendations.json")).unwrap()).unwrap();
     let sql_f64 = |q: &str| -> Option<f64> {
-        let o = tapeout(&["sql", "--lake", lake_s, "--format", "csv", q]);
+        let o = sql_csv(lake_s, q);
         assert!(o.status.success(), "{q}: {}", text(&o));
         String::from_utf8_lossy(&o.stdout).lines().nth(1).and_then(|v| v.parse().ok())
     };
@@ -385,7 +357,7 @@ fn generated_traces_ingest_cleanly() {
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(s["inputs"], 6);
     let q = |sql: &str| {
-        let o = tapeout(&["sql", "--lake", lake.to_str().unwrap(), "--format", "csv", sql]);
+        let o = sql_csv(lake.to_str().unwrap(), sql);
         String::from_utf8_lossy(&o.stdout).lines().nth(1).unwrap_or_default().to_string()
     };
     assert_eq!(q("select count(*) from requests"), "1500");
@@ -417,14 +389,10 @@ fn an_nccl_bound_training_trace_wants_interconnect_first() {
     let lake = tmp.path().join("lake");
     let l = lake.to_str().unwrap();
     assert!(tapeout(&["ingest", "-q", "--lake", l, dir.to_str().unwrap()]).status.success());
-    let share = tapeout(&[
-        "sql",
-        "--lake",
+    let share = sql_csv(
         l,
-        "--format",
-        "csv",
         "select sum(case when category = 'communication' then dur_ns else 0 end) * 1.0 / sum(dur_ns) from kernels",
-    ]);
+    );
     let share: f64 = String::from_utf8_lossy(&share.stdout).lines().nth(1).unwrap().parse().unwrap();
     assert!(share > 0.7, "NCCL share of kernel time {share}");
     assert!(tapeout(&["mine", "-q", "--lake", l]).status.success());

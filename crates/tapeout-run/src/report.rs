@@ -1,30 +1,24 @@
-//! Assembles the report model (`tapeout_report::model::Report`) from the recommendations, the
-//! workloads behind them and the mined rows; stores it in the lake so `tapeout report` can
-//! re-render without recomputing.
+//! Report assembly: the report model ([`tapeout_report::model::Report`]) from the
+//! recommendations, the workloads behind them and the mined rows; stored in the lake so
+//! `tapeout report` can re-render without recomputing.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-use serde_json::Value;
 use tapeout_recommend::Recommendations;
 use tapeout_recommend::machine::Unit;
-use tapeout_recommend::measured::Mined;
+use tapeout_recommend::mined::Mined;
 use tapeout_recommend::model::Scaling;
 use tapeout_recommend::rank::Workload;
 use tapeout_report::model as r;
+
+use crate::RunError;
+use crate::mined::TokenHistogram;
 
 /// Where the last report model is kept inside a lake.
 pub fn stored_report(lake: &Path) -> PathBuf {
     lake.join("_mined").join("_report").join("report.json")
 }
-
-fn f(row: &serde_json::Map<String, Value>, k: &str) -> f64 {
-    row.get(k).and_then(Value::as_f64).unwrap_or(0.0)
-}
-
-/// Token histogram rows: (workload, kind, bucket upper bound, count).
-pub type TokenHistogram = Vec<(String, String, f64, u64)>;
 
 /// Builds the report.
 pub fn build(
@@ -163,12 +157,15 @@ pub fn build(
                     });
                 }
                 let ranks: Vec<(i64, f64, f64)> = mined
-                    .get("comm_compute_overlap")
-                    .into_iter()
-                    .flatten()
-                    .filter(|row| row.get("workload").and_then(Value::as_str) == Some(w.name()))
+                    .comm_compute_overlap
+                    .iter()
+                    .filter(|row| row.workload.as_deref() == Some(w.name()))
                     .map(|row| {
-                        (f(row, "rank") as i64, f(row, "exposed_comm_ns") * 1e-9, f(row, "overlapped_comm_ns") * 1e-9)
+                        (
+                            row.rank.unwrap_or(0.0) as i64,
+                            row.exposed_comm_ns.unwrap_or(0.0) * 1e-9,
+                            row.overlapped_comm_ns.unwrap_or(0.0) * 1e-9,
+                        )
                     })
                     .collect();
                 if !ranks.is_empty() {
@@ -246,26 +243,23 @@ fn roofs(m: &tapeout_recommend::machine::Machine, dtype: &str) -> Vec<(String, f
 }
 
 fn token_stats(name: &str, mined: &Mined, histograms: &TokenHistogram) -> Option<r::TokenStats> {
-    let rows: Vec<_> = mined
-        .get("request_token_stats")?
-        .iter()
-        .filter(|row| row.get("workload").and_then(Value::as_str) == Some(name))
-        .collect();
-    let first = rows.iter().max_by(|a, b| f(a, "requests").total_cmp(&f(b, "requests")))?;
-    let requests: f64 = rows.iter().map(|x| f(x, "requests")).sum();
-    let input: f64 = rows.iter().map(|x| f(x, "requests") * f(x, "input_mean")).sum();
-    let output: f64 = rows.iter().map(|x| f(x, "requests") * f(x, "output_mean")).sum();
+    let f = |v: Option<f64>| v.unwrap_or(0.0);
+    let rows: Vec<_> = mined.request_token_stats.iter().filter(|row| row.workload.as_deref() == Some(name)).collect();
+    let first = rows.iter().max_by(|a, b| f(a.requests).total_cmp(&f(b.requests)))?;
+    let requests: f64 = rows.iter().map(|x| f(x.requests)).sum();
+    let input: f64 = rows.iter().map(|x| f(x.requests) * f(x.input_mean)).sum();
+    let output: f64 = rows.iter().map(|x| f(x.requests) * f(x.output_mean)).sum();
     let hist = |kind: &str| -> Vec<(f64, u64)> {
         histograms.iter().filter(|(w, k, _, _)| w == name && k == kind).map(|(_, _, b, c)| (*b, *c)).collect()
     };
     Some(r::TokenStats {
         requests: requests as u64,
-        input_p50: f(first, "input_p50"),
-        input_p90: f(first, "input_p90"),
-        input_p99: f(first, "input_p99"),
-        output_p50: f(first, "output_p50"),
-        output_p90: f(first, "output_p90"),
-        output_p99: f(first, "output_p99"),
+        input_p50: f(first.input_p50),
+        input_p90: f(first.input_p90),
+        input_p99: f(first.input_p99),
+        output_p50: f(first.output_p50),
+        output_p90: f(first.output_p90),
+        output_p99: f(first.output_p99),
         prefill_share: if input + output > 0.0 { input / (input + output) } else { 0.0 },
         prefix_reuse: None,
         input_histogram: hist("input"),
@@ -281,17 +275,37 @@ fn now_rfc3339() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// Writes report.html, report.md (and stores the model in the lake when `lake` is given).
-pub fn write(out: &Path, report: &r::Report, lake: Option<&Path>) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    crate::fsx::write_atomic(&out.join("report.html"), tapeout_report::render_html(report).as_bytes())?;
-    crate::fsx::write_atomic(&out.join("report.md"), tapeout_report::render_markdown(report).as_bytes())?;
-    let json = serde_json::to_vec_pretty(report)?;
-    crate::fsx::write_atomic(&out.join("report.json"), &json)?;
+/// Writes report.html, report.md and report.json (and stores the model in the lake when
+/// `lake` is given).
+pub fn write(out: &Path, report: &r::Report, lake: Option<&Path>) -> Result<(), RunError> {
+    crate::create_dir(out)?;
+    crate::write_atomic(&out.join("report.html"), tapeout_report::render_html(report).as_bytes())?;
+    crate::write_atomic(&out.join("report.md"), tapeout_report::render_markdown(report).as_bytes())?;
+    let json = serde_json::to_vec_pretty(report)
+        .map_err(|e| RunError::Json { path: out.join("report.json"), message: e.to_string() })?;
+    crate::write_atomic(&out.join("report.json"), &json)?;
     if let Some(lake) = lake {
         let stored = stored_report(lake);
-        std::fs::create_dir_all(stored.parent().expect("has parent"))?;
-        crate::fsx::write_atomic(&stored, &json)?;
+        crate::create_dir(stored.parent().expect("has parent"))?;
+        crate::write_atomic(&stored, &json)?;
     }
     Ok(())
+}
+
+/// The report model stored in `lake` by its last run; refused when the lake has changed
+/// since (the report would describe a lake without its newest inputs).
+pub fn load_stored(lake: &Path) -> Result<r::Report, RunError> {
+    let stored = stored_report(lake);
+    let text = std::fs::read(&stored).map_err(|source| RunError::NoStoredReport { path: stored.clone(), source })?;
+    let report: r::Report = serde_json::from_slice(&text)
+        .map_err(|e| RunError::Json { path: stored, message: format!("not a tapeout report: {e}") })?;
+    let lake_version = tapeout_lake::load_snapshot(lake, None)?.version;
+    if report.lake_version != lake_version {
+        return Err(RunError::StaleReport {
+            lake: lake.display().to_string(),
+            report_version: report.lake_version,
+            lake_version,
+        });
+    }
+    Ok(report)
 }

@@ -6,15 +6,8 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn tapeout(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tapeout")).args(args).env_remove("TAPEOUT_LAKE").output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use crate::common::{sql_csv, tapeout, text};
 
 const HEADER: &str = "TIMESTAMP,ContextTokens,GeneratedTokens\n";
 
@@ -45,6 +38,17 @@ struct Expect {
 }
 
 const GOOD_ROWS: u64 = 5;
+
+/// A case of two good records, `bad` as line 4 and two more good records: line 4 is quarantined
+/// (`field`, `reason`), the other four land, and the ingest exits 2.
+fn bad_line_case(
+    name: &'static str,
+    bad: &[u8],
+    field: &'static str,
+    reason: &'static str,
+) -> (&'static str, Vec<u8>, Expect) {
+    (name, with_bad_line(bad), Expect { exit: 2, rows: 4, quarantine: vec![(4, field, reason)], rejected: None })
+}
 
 fn ingest_case(dir: &Path, name: &str, want: &Expect) {
     let lake = dir.join(format!("lake_{name}"));
@@ -122,7 +126,6 @@ fn every_bad_input_gets_a_clear_answer_and_every_good_row_lands() {
     let crlf = format!("{HEADER}{}", records(4, 0)).replace('\n', "\r\n");
     let mut bom = b"\xef\xbb\xbf".to_vec();
     bom.extend_from_slice(format!("{HEADER}{}", records(4, 0)).as_bytes());
-    let invalid_utf8 = with_bad_line(b"2023-11-16 18:00:09.5000000,5\xff,6");
     let mut huge = with_bad_line(b"");
     {
         // Line 4: one 100 MiB line (a number of 100 Mi digits), beyond the 16 MiB line limit.
@@ -146,41 +149,27 @@ fn every_bad_input_gets_a_clear_answer_and_every_good_row_lands() {
                 rejected: Some("unrecognized format: line 1 is `TIME,IN,OUT`; expected an Azure LLM CSV header"),
             },
         ),
-        (
-            "extra_column_code.csv",
-            with_bad_line(b"2023-11-16 18:00:09.5000000,5,6,7"),
-            Expect { exit: 2, rows: 4, quarantine: vec![(4, "", "expected 3 fields, found 4")], rejected: None },
-        ),
-        (
-            "missing_column_code.csv",
-            with_bad_line(b"2023-11-16 18:00:09.5000000,5"),
-            Expect { exit: 2, rows: 4, quarantine: vec![(4, "", "expected 3 fields, found 2")], rejected: None },
-        ),
-        (
-            "negative_code.csv",
-            with_bad_line(b"2023-11-16 18:00:09.5000000,-5,6"),
-            Expect { exit: 2, rows: 4, quarantine: vec![(4, "ContextTokens", "negative value")], rejected: None },
-        ),
-        (
+        bad_line_case("extra_column_code.csv", b"2023-11-16 18:00:09.5000000,5,6,7", "", "expected 3 fields, found 4"),
+        bad_line_case("missing_column_code.csv", b"2023-11-16 18:00:09.5000000,5", "", "expected 3 fields, found 2"),
+        bad_line_case("negative_code.csv", b"2023-11-16 18:00:09.5000000,-5,6", "ContextTokens", "negative value"),
+        bad_line_case(
             "overflow_code.csv",
-            with_bad_line(b"2023-11-16 18:00:09.5000000,99999999999999999999999,6"),
-            Expect { exit: 2, rows: 4, quarantine: vec![(4, "ContextTokens", "number out of range")], rejected: None },
+            b"2023-11-16 18:00:09.5000000,99999999999999999999999,6",
+            "ContextTokens",
+            "number out of range",
         ),
-        (
+        bad_line_case(
             "bad_timestamp_code.csv",
-            with_bad_line(b"2023-13-45 99:00:09.5000000,5,6"),
-            Expect { exit: 2, rows: 4, quarantine: vec![(4, "TIMESTAMP", "unparseable timestamp")], rejected: None },
+            b"2023-13-45 99:00:09.5000000,5,6",
+            "TIMESTAMP",
+            "unparseable timestamp",
         ),
         (
             "out_of_order_code.csv",
             format!("{HEADER}{}{}", records(3, 30), records(3, 0)).into_bytes(),
             Expect { exit: 0, rows: 6, quarantine: vec![], rejected: None },
         ),
-        (
-            "invalid_utf8_code.csv",
-            invalid_utf8,
-            Expect { exit: 2, rows: 4, quarantine: vec![(4, "ContextTokens", "not a number")], rejected: None },
-        ),
+        bad_line_case("invalid_utf8_code.csv", b"2023-11-16 18:00:09.5000000,5\xff,6", "ContextTokens", "not a number"),
         ("crlf_code.csv", crlf.into_bytes(), Expect { exit: 0, rows: 4, quarantine: vec![], rejected: None }),
         ("bom_code.csv", bom, Expect { exit: 0, rows: 4, quarantine: vec![], rejected: None }),
         (
@@ -255,7 +244,7 @@ fn every_bad_input_gets_a_clear_answer_and_every_good_row_lands() {
     // Kineto trace's events add up (6 = 2 kernels + 3 rejects + 1 unknown `ph`).
     let first_row = |case: &str, q: &str| {
         let l = d.join(format!("lake_{case}"));
-        let o = tapeout(&["sql", "--lake", l.to_str().unwrap(), "--format", "csv", q]);
+        let o = sql_csv(l.to_str().unwrap(), q);
         assert!(o.status.success(), "{case}: {}", text(&o));
         String::from_utf8_lossy(&o.stdout).lines().nth(1).unwrap_or_default().to_string()
     };

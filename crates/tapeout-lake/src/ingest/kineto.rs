@@ -6,13 +6,17 @@
 //! `tapeout_formats::kineto`, whose batches go to one [`TableWriter`] per table, hive-partitioned
 //! by `workload`. Malformed events go to the quarantine (`table_name=kernels`, `line` = the
 //! event's 1-based index in `traceEvents`). Staging, publishing and the manifest commit are the
-//! same as for request traces (see [`crate::ingest`]).
+//! same as for request traces (see [`super::land`]). The default workload is the trace's folder
+//! ([`tapeout_formats::default_workload`]).
+//!
+//! The parser's batches and progress reports go to a [`KinetoSink`] whose error is the lake's
+//! own [`LakeError`]: a failed write stops the parse and comes back unchanged.
 //!
 //! Memory: the document is memory-mapped, never read onto the heap. A plain `.json` is mapped
 //! as it is; a compressed one is first decompressed into `LAKE/_tmp/` (hashed on the way), mapped,
 //! and unlinked at once (the mapping keeps the data; a crash mid-decompression leaves a `.tmp`
 //! file that the next run or `tapeout check --repair` removes). The parser reports its byte
-//! offset every few thousand events, and every [`RELEASE_EVERY`] bytes the mapping's pages are
+//! offset every few thousand events, and every [`RELEASE_EVERY`] bytes (16 MiB) the mapping's pages are
 //! released (`MADV_DONTNEED`: the process's resident pages drop; touching one again reads it back
 //! from the page cache). Resident memory is therefore the parser's linking state (a 40-byte entry
 //! per CPU op and 32 bytes per runtime call, offsets into the document rather than text; only
@@ -25,14 +29,19 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::compute::filter_record_batch;
-use tapeout_formats::kineto::{CategoryRules, KinetoBatch, TraceSummary, parse_kineto_with_progress};
+use tapeout_formats::SourceFormat;
+use tapeout_formats::kineto::{CategoryRules, EmitError, KinetoBatch, KinetoSink, TraceSummary, parse_kineto};
 
+use super::Shared;
+use super::identity::Hashed;
+use super::land::Landed;
 use crate::LakeError;
+use crate::memory::MemoryCap;
+pub use crate::source::TMP_DIR;
 use crate::source::{Compression, open_decoded};
 use crate::writer::{StagedFile, TableWriter, discard, quarantine_batch};
 
@@ -43,7 +52,7 @@ const WRITER_BUFFER_BYTES: usize = 16 << 20;
 const WRITER_ROW_GROUP_BYTES: usize = 16 << 20;
 
 /// Format id of Kineto traces in the manifest and summaries.
-pub const FORMAT_ID: &str = "kineto";
+pub const FORMAT_ID: &str = SourceFormat::Kineto.id();
 
 /// What one trace produced, staged but not yet published.
 pub struct KinetoLanded {
@@ -54,11 +63,6 @@ pub struct KinetoLanded {
     pub quarantined: u64,
     pub staged: Vec<StagedFile>,
     pub summary: TraceSummary,
-}
-
-/// The default workload of a trace: the name of the folder holding it.
-pub fn workload_of(path: &Path) -> String {
-    path.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("default").to_string()
 }
 
 /// Escapes a value for a hive partition directory name (`key=value`).
@@ -118,9 +122,6 @@ fn trace_row(s: &TraceSummary, file: &str) -> Result<RecordBatch, LakeError> {
 
 /// Bytes parsed between two releases of the mapping's resident pages.
 pub const RELEASE_EVERY: usize = 16 << 20;
-
-/// Folder for decompressed traces while they are parsed.
-pub const TMP_DIR: &str = "_tmp";
 
 /// A trace document mapped into memory.
 struct MappedTrace {
@@ -204,6 +205,86 @@ fn map_trace(lake: &Path, path: &Path, tag: &str) -> Result<MappedTrace, LakeErr
     result
 }
 
+/// The staged tables of one trace: a writer per table, rows per table.
+struct Tables<'l> {
+    lake: &'l Path,
+    tag: &'l str,
+    partition: String,
+    writers: BTreeMap<&'static str, TableWriter>,
+    rows: BTreeMap<String, u64>,
+}
+
+impl Tables<'_> {
+    fn push(&mut self, table: &'static str, batch: RecordBatch) -> Result<(), LakeError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        *self.rows.entry(table.to_string()).or_default() += batch.num_rows() as u64;
+        let (lake, tag) = (self.lake, self.tag);
+        let w = self.writers.entry(table).or_insert_with(|| {
+            TableWriter::new(lake, tapeout_schema::table(table), tag)
+                .with_memory_caps(WRITER_BUFFER_BYTES, WRITER_ROW_GROUP_BYTES)
+        });
+        w.push(&self.partition, batch)
+    }
+
+    /// Closes every writer; returns their staged files.
+    fn finish(self) -> Result<Vec<StagedFile>, LakeError> {
+        let mut staged = Vec::new();
+        for (_, w) in self.writers {
+            staged.extend(w.finish()?);
+        }
+        Ok(staged)
+    }
+
+    /// Closes every writer and removes what they wrote (best effort).
+    fn discard(self) {
+        if let Ok(staged) = self.finish() {
+            discard(&staged);
+        }
+    }
+}
+
+/// Where the parser's batches and progress reports go while one trace is parsed.
+struct TraceSink<'l, 'd> {
+    tables: Tables<'l>,
+    doc: &'d MappedTrace,
+    released_at: usize,
+    cap: Option<MemoryCap>,
+    path: &'l Path,
+}
+
+/// The error of an input stopped by the memory cap (`why` says where).
+fn stopped(path: &Path, why: String) -> LakeError {
+    LakeError::Input { path: path.to_path_buf(), message: format!("stopped: {why}") }
+}
+
+impl KinetoSink for TraceSink<'_, '_> {
+    type Error = LakeError;
+
+    fn batch(&mut self, batch: KinetoBatch) -> Result<(), LakeError> {
+        match batch {
+            KinetoBatch::Kernels(b) => {
+                self.tables.push("collectives", collectives_of(&b)?)?;
+                self.tables.push("kernels", b)
+            }
+            KinetoBatch::Ops(b) => self.tables.push("ops", b),
+            KinetoBatch::Devices(b) => self.tables.push("devices", b),
+        }
+    }
+
+    fn progress(&mut self, offset: usize) -> Result<(), LakeError> {
+        // Offsets restart at 0 for the second pass.
+        if offset < self.released_at || offset - self.released_at >= RELEASE_EVERY {
+            self.doc.release();
+            self.released_at = offset;
+        }
+        self.cap.map_or(Ok(()), |c| {
+            c.check(|| format!("at byte {offset} of the trace")).map_err(|why| stopped(self.path, why))
+        })
+    }
+}
+
 /// Reads, parses and stages one trace. Blocking: call from a blocking task.
 pub fn stage_trace(
     lake: &Path,
@@ -211,93 +292,48 @@ pub fn stage_trace(
     workload: &str,
     input_hash: &str,
     rules: &CategoryRules,
-    cap: Option<crate::memory::MemoryCap>,
+    cap: Option<MemoryCap>,
 ) -> Result<KinetoLanded, LakeError> {
     let tag = &input_hash[..16];
     let doc = map_trace(lake, path, tag)?;
     let content_hash = doc.decompressed_hash.clone().unwrap_or_else(|| input_hash.to_string());
     let file = path.display().to_string();
-    let partition = format!("workload={}", partition_value(workload));
-    let mut writers: BTreeMap<&'static str, TableWriter> = BTreeMap::new();
-    let mut tables: BTreeMap<String, u64> = BTreeMap::new();
-    let mut failure: Option<LakeError> = None;
-    let mut push = |table: &'static str, batch: RecordBatch| -> Result<(), LakeError> {
-        if batch.num_rows() == 0 {
-            return Ok(());
-        }
-        *tables.entry(table.to_string()).or_default() += batch.num_rows() as u64;
-        let w = writers.entry(table).or_insert_with(|| {
-            TableWriter::new(lake, tapeout_schema::table(table), tag)
-                .with_memory_caps(WRITER_BUFFER_BYTES, WRITER_ROW_GROUP_BYTES)
-        });
-        w.push(&partition, batch)
+    let tables = Tables {
+        lake,
+        tag,
+        partition: format!("workload={}", partition_value(workload)),
+        writers: BTreeMap::new(),
+        rows: BTreeMap::new(),
     };
-    let mut sink = |batch: KinetoBatch| -> Result<(), String> {
-        let pushed = match batch {
-            KinetoBatch::Kernels(b) => {
-                collectives_of(&b).and_then(|c| push("collectives", c)).and_then(|()| push("kernels", b))
-            }
-            KinetoBatch::Ops(b) => push("ops", b),
-            KinetoBatch::Devices(b) => push("devices", b),
-        };
-        pushed.map_err(|e| {
-            let message = e.to_string();
-            failure = Some(e);
-            message
-        })
-    };
-    let mut released_at = 0usize;
-    let mut progress = |offset: usize| {
-        // Offsets restart at 0 for the second pass.
-        if offset < released_at || offset - released_at >= RELEASE_EVERY {
-            doc.release();
-            released_at = offset;
-        }
-        cap.map_or(Ok(()), |c| c.check(|| format!("at byte {offset} of the trace")))
-    };
-    let parsed = parse_kineto_with_progress(
-        doc.bytes(),
-        &file,
-        rules,
-        tapeout_formats::kineto::DEFAULT_BATCH_ROWS,
-        &mut sink,
-        &mut progress,
-    );
+    let mut sink = TraceSink { tables, doc: &doc, released_at: 0, cap, path };
+    let parsed = parse_kineto(doc.bytes(), &file, rules, tapeout_formats::kineto::DEFAULT_BATCH_ROWS, &mut sink);
+    let mut tables = sink.tables;
     drop(doc);
-    let finish_all = |writers: BTreeMap<&'static str, TableWriter>| -> Result<Vec<StagedFile>, LakeError> {
-        let mut staged = Vec::new();
-        for (_, w) in writers {
-            staged.extend(w.finish()?);
-        }
-        Ok(staged)
-    };
     // Small traces never reach a progress call: check once more at the end.
     let parsed = parsed.and_then(|r| {
         cap.map_or(Ok(()), |c| c.check(|| "after parsing the trace".into()))
             .map(|()| r)
-            .map_err(tapeout_formats::kineto::KinetoError::Stopped)
+            .map_err(|why| EmitError::Sink(stopped(path, why)))
     });
     let report = match parsed {
-        Ok(r) => match trace_row(&r.summary, &file).and_then(|row| push("traces", row)) {
+        Ok(r) => match trace_row(&r.summary, &file).and_then(|row| tables.push("traces", row)) {
             Ok(()) => r,
             Err(e) => {
-                if let Ok(staged) = finish_all(writers) {
-                    discard(&staged);
-                }
+                tables.discard();
                 return Err(e);
             }
         },
         Err(e) => {
             // Close what was written so its temporary files can be removed.
-            if let Ok(staged) = finish_all(writers) {
-                discard(&staged);
-            }
-            return Err(
-                failure.unwrap_or_else(|| LakeError::Input { path: path.to_path_buf(), message: e.to_string() })
-            );
+            tables.discard();
+            return Err(match e {
+                EmitError::Sink(e) => e,
+                EmitError::Kineto(e) => LakeError::Input { path: path.to_path_buf(), message: e.to_string() },
+            });
         }
     };
-    let mut staged = finish_all(writers)?;
+    let rows = std::mem::take(&mut tables.rows);
+    let mut staged = tables.finish()?;
     let quarantined = report.rejects.len() as u64;
     if quarantined > 0 {
         let mut q = TableWriter::new(lake, tapeout_schema::table("quarantine"), tag);
@@ -312,5 +348,71 @@ pub fn stage_trace(
             }
         }
     }
-    Ok(KinetoLanded { content_hash, tables, quarantined, staged, summary: report.summary })
+    Ok(KinetoLanded { content_hash, tables: rows, quarantined, staged, summary: report.summary })
+}
+
+/// Whether the file's content is a PyTorch profiler trace (sniffed from its first 64 KiB).
+pub(super) fn is_kineto(path: &Path) -> bool {
+    let Ok((reader, _)) = open_decoded(path, |f| f) else { return false };
+    let mut head = Vec::with_capacity(64 * 1024);
+    if reader.take(64 * 1024).read_to_end(&mut head).is_err() && head.is_empty() {
+        return false;
+    }
+    tapeout_formats::detect(&head) == Ok(SourceFormat::Kineto)
+}
+
+/// Stages one trace on a blocking task; what it produced, with notes for people.
+pub(super) async fn stage_kineto(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Result<Landed, LakeError> {
+    let workload =
+        shared.opts.workload.clone().unwrap_or_else(|| tapeout_formats::default_workload(SourceFormat::Kineto, path));
+    let (lake, p, w, hash, rules) = (
+        shared.lake.clone(),
+        path.to_path_buf(),
+        workload.clone(),
+        hashed.hash.clone(),
+        shared.opts.categories.clone(),
+    );
+    let cap = shared.opts.memory_cap;
+    let k = tokio::task::spawn_blocking(move || stage_trace(&lake, &p, &w, &hash, &rules, cap))
+        .await
+        .map_err(LakeError::join)??;
+    if let Some(progress) = &shared.opts.progress {
+        progress.advance(hashed.size);
+    }
+    let mut notes: Vec<String> = k.summary.header.warnings.clone();
+    let kernel_ns: i64 = k.summary.ns_by_category.iter().map(|(_, ns)| ns).sum();
+    let other_ns: i64 = k.summary.other_kernels.iter().map(|(_, ns, _)| ns).sum();
+    if other_ns > 0 {
+        let top: Vec<String> = k
+            .summary
+            .other_kernels
+            .iter()
+            .take(5)
+            .map(|(n, ns, c)| format!("{n} ({c}×, {:.3} ms)", *ns as f64 / 1e6))
+            .collect();
+        notes.push(format!(
+            "{:.2}% of GPU time matched no category rule (`other`); largest: {}",
+            100.0 * other_ns as f64 / kernel_ns.max(1) as f64,
+            top.join("; ")
+        ));
+    }
+    if k.summary.kernels + k.summary.memcpys + k.summary.memsets == 0 {
+        notes.push("no GPU activity in this trace: 0 kernels".to_string());
+    }
+    Ok(Landed {
+        format: FORMAT_ID.to_string(),
+        table: "kernels",
+        rows: k.tables.values().sum(),
+        tables: k.tables,
+        notes,
+        content_hash: k.content_hash,
+        // A trace is one JSON document: if its file grows, the new document replaces it whole.
+        ends_with_newline: false,
+        workload: Some(workload),
+        quarantined: k.quarantined,
+        lines: k.summary.events,
+        skipped_lines: 0,
+        truncated: None,
+        staged: k.staged,
+    })
 }

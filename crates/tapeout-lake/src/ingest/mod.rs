@@ -1,0 +1,352 @@
+//! `tapeout ingest`: inputs → parse workers → partitioned, sorted Parquet → one commit per input.
+//!
+//! Inputs are processed `jobs` at a time. An input lands all at once: its files are staged under
+//! temporary names, published by rename and named by a manifest commit (see [`crate::writer`] and
+//! [`crate::commit`]). Every run takes the lake lock and first removes what an interrupted run
+//! left ([`crate::commit::remove_leftovers`]), so each input lands exactly once.
+//!
+//! The parts:
+//! - [`identity`]: an input's identity (raw-byte hash), duplicates and grown files.
+//! - [`requests`]: the request-trace pipeline (reader thread, parallel parse, writer thread).
+//! - [`kineto`]: PyTorch profiler traces, parsed whole from a memory mapping.
+//! - [`land`]: the commit of one input, replacing the input a grown file supersedes.
+//!
+//! This module holds the options, the run summary and [`ingest()`], which routes each input:
+//! its content names its format ([`tapeout_formats::detect`]) unless `--format` forces one.
+
+mod identity;
+pub mod kineto;
+mod land;
+mod requests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures::StreamExt;
+use serde::Serialize;
+use tapeout_formats::SourceFormat;
+
+use crate::LakeError;
+use crate::commit::remove_leftovers;
+use crate::lock::LakeLock;
+use crate::manifest::{self, Snapshot};
+use crate::source::{InputFile, resolve_inputs};
+use identity::{CommitState, Hashed, LazyHash, could_repeat, hash_input};
+
+/// Receives progress as an ingest runs (the CLI draws a progress bar from it).
+pub trait ProgressSink: Send + Sync {
+    /// Called once, before any input is read.
+    fn start(&self, _inputs: usize, _total_bytes: u64) {}
+    /// Raw (on-disk) bytes of inputs consumed since the last call.
+    fn advance(&self, _bytes: u64) {}
+    /// One input finished (landed, skipped or rejected).
+    fn input_done(&self, _report: &InputReport) {}
+    /// Another process holds the lake lock; this run waits for it.
+    fn waiting_for_lock(&self, _holder: Option<u32>) {}
+}
+
+/// How `tapeout ingest` behaves.
+#[derive(Clone)]
+pub struct IngestOptions {
+    /// Force a format instead of detecting it from content.
+    pub format: Option<SourceFormat>,
+    /// Workload name for every input (default: derived from each file name).
+    pub workload: Option<String>,
+    /// Origin of relative timestamps, ns since the Unix epoch.
+    pub time_origin_ns: i64,
+    /// Inputs processed at once.
+    pub jobs: usize,
+    /// Chunks of one input parsed at once.
+    pub parse_threads: usize,
+    /// Target size of a parse chunk (decompressed bytes).
+    pub chunk_bytes: usize,
+    /// Longest line accepted; longer ones are quarantined.
+    pub max_line_bytes: usize,
+    /// Wait for another writer's lock instead of failing.
+    pub wait_for_lock: bool,
+    /// Progress receiver.
+    pub progress: Option<Arc<dyn ProgressSink>>,
+    /// Kernel-name → category rules for Kineto traces.
+    pub categories: Arc<tapeout_formats::kineto::CategoryRules>,
+    /// Cap on resident memory (see [`crate::memory`]); an input that goes over is rejected.
+    pub memory_cap: Option<crate::memory::MemoryCap>,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        IngestOptions {
+            format: None,
+            workload: None,
+            time_origin_ns: 0,
+            jobs: 2,
+            parse_threads: cores,
+            chunk_bytes: 4 << 20,
+            max_line_bytes: 16 << 20,
+            wait_for_lock: true,
+            progress: None,
+            categories: Arc::new(tapeout_formats::kineto::CategoryRules::default()),
+            memory_cap: None,
+        }
+    }
+}
+
+/// What happened to one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputStatus {
+    /// New content; its rows landed.
+    Ingested,
+    /// A file that grew since it was ingested; only the appended records landed.
+    Appended,
+    /// A file that grew since it was ingested mid-line: its earlier rows were replaced by the
+    /// whole new content, in one commit.
+    Replaced,
+    /// Content already in the lake (same bytes, any name); nothing added.
+    Skipped,
+    /// Nothing landed (unreadable, unrecognized, ...): see `reason`.
+    Rejected,
+}
+
+/// Per-input line of the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputReport {
+    pub path: String,
+    pub status: InputStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_hash: Option<String>,
+    pub rows: u64,
+    /// Rows per table, for inputs that fill several (Kineto traces).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tables: BTreeMap<String, u64>,
+    pub quarantined: u64,
+    pub outputs: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Remarks for people (e.g. kernels no category rule matched, by time).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Set when the input's stream broke: the rows before the break landed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<String>,
+}
+
+/// The run summary (`--json` prints it as is).
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestSummary {
+    pub lake: String,
+    /// Manifest version after the run.
+    pub manifest_version: u64,
+    /// Inputs considered (files found plus arguments that resolved to no readable file).
+    pub inputs: usize,
+    /// Inputs whose content was already in the lake.
+    pub skipped: usize,
+    /// Rows that landed.
+    pub rows: u64,
+    /// Records quarantined.
+    pub quarantined: u64,
+    /// Inputs rejected whole.
+    pub rejected: usize,
+    /// Parquet files committed (data and quarantine).
+    pub outputs: usize,
+    pub seconds: f64,
+    pub details: Vec<InputReport>,
+}
+
+impl IngestSummary {
+    /// Exit status: 0 clean; 2 done, with quarantined records; 3 some inputs rejected while
+    /// the rest landed (or were already there); 1 every input failed, nothing committed.
+    pub fn exit_code(&self) -> u8 {
+        if self.rejected > 0 {
+            if self.rejected == self.inputs { 1 } else { 3 }
+        } else if self.quarantined > 0 {
+            2
+        } else {
+            0
+        }
+    }
+}
+
+struct Shared {
+    lake: PathBuf,
+    snapshot: Snapshot,
+    opts: IngestOptions,
+    state: Mutex<CommitState>,
+}
+
+impl Shared {
+    /// Forgets this run's claim on an input hash (its input did not land).
+    fn unclaim(&self, hash: &str) {
+        self.state.lock().expect("state lock").known.remove(hash);
+    }
+}
+
+/// Ingests `args` (files, directories, globs) into the lake at `lake`.
+///
+/// Returns `Err` only when nothing could be attempted (lake not writable, lock refused,
+/// manifest unreadable); per-input failures are in the summary.
+pub async fn ingest(lake: &Path, args: &[String], opts: IngestOptions) -> Result<IngestSummary, LakeError> {
+    let started = Instant::now();
+    let (files, problems) = resolve_inputs(args);
+    std::fs::create_dir_all(lake).map_err(|e| LakeError::io(lake, e))?;
+    let lake = std::path::absolute(lake).map_err(|e| LakeError::io(lake, e))?;
+    let progress = opts.progress.clone();
+    let lock = {
+        let lake = lake.clone();
+        let wait = opts.wait_for_lock;
+        let progress = progress.clone();
+        tokio::task::spawn_blocking(move || {
+            LakeLock::acquire(&lake, wait, |holder| {
+                if let Some(p) = &progress {
+                    p.waiting_for_lock(holder)
+                }
+            })
+        })
+        .await
+        .map_err(LakeError::join)??
+    };
+    let snapshot = manifest::load(&lake, None)?;
+    remove_leftovers(&lake, &snapshot)?;
+    let total: u64 = files.iter().filter_map(|f| std::fs::metadata(&f.path).ok()).map(|m| m.len()).sum();
+    if let Some(p) = &progress {
+        p.start(files.len() + problems.len(), total);
+    }
+    let shared = Arc::new(Shared {
+        lake: lake.clone(),
+        state: Mutex::new(CommitState::new(&snapshot)),
+        snapshot,
+        opts: opts.clone(),
+    });
+    let mut details: Vec<InputReport> =
+        problems.into_iter().map(|p| InputReport::nothing_landed(p.path, InputStatus::Rejected, p.message)).collect();
+    if let Some(p) = &progress {
+        details.iter().for_each(|r| p.input_done(r));
+    }
+    let mut reports: Vec<(usize, InputReport)> = futures::stream::iter(files.into_iter().enumerate())
+        .map(|(i, f)| {
+            let shared = shared.clone();
+            async move {
+                let report = ingest_one(&shared, f).await;
+                if let Some(p) = &shared.opts.progress {
+                    p.input_done(&report);
+                }
+                (i, report)
+            }
+        })
+        .buffer_unordered(opts.jobs.max(1))
+        .collect()
+        .await;
+    reports.sort_by_key(|(i, _)| *i);
+    details.extend(reports.into_iter().map(|(_, r)| r));
+    let version = shared.state.lock().expect("state lock").version;
+    drop(lock);
+    let count = |s: InputStatus| details.iter().filter(|r| r.status == s).count();
+    Ok(IngestSummary {
+        lake: lake.display().to_string(),
+        manifest_version: version,
+        inputs: details.len(),
+        skipped: count(InputStatus::Skipped),
+        rows: details.iter().map(|r| r.rows).sum(),
+        quarantined: details.iter().map(|r| r.quarantined).sum(),
+        rejected: count(InputStatus::Rejected),
+        outputs: details.iter().map(|r| r.outputs).sum(),
+        seconds: started.elapsed().as_secs_f64(),
+        details,
+    })
+}
+
+fn skipped(shared: &Shared, path: String, hash: String) -> InputReport {
+    let entry = shared.snapshot.inputs.get(&hash);
+    let reason = match entry {
+        Some(e) => format!("same content already ingested from {}", e.path),
+        None => "same content as another input of this run".to_string(),
+    };
+    InputReport {
+        format: entry.map(|e| e.format.clone()),
+        input_hash: Some(hash),
+        ..InputReport::nothing_landed(path, InputStatus::Skipped, reason)
+    }
+}
+
+fn rejected(path: String, format: Option<String>, hash: Option<String>, reason: String) -> InputReport {
+    InputReport { format, input_hash: hash, ..InputReport::nothing_landed(path, InputStatus::Rejected, reason) }
+}
+
+impl InputReport {
+    /// A report for an input of which nothing landed (skipped or rejected), saying why.
+    fn nothing_landed(path: String, status: InputStatus, reason: String) -> Self {
+        InputReport {
+            path,
+            status,
+            format: None,
+            input_hash: None,
+            rows: 0,
+            tables: BTreeMap::new(),
+            quarantined: 0,
+            outputs: 0,
+            reason: Some(reason),
+            truncated: None,
+            notes: Vec::new(),
+        }
+    }
+}
+
+async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
+    let shown = input.path.display().to_string();
+    let size = match std::fs::metadata(&input.path) {
+        Ok(m) => m.len(),
+        Err(e) => return rejected(shown, None, None, format!("cannot read: {e}")),
+    };
+    let kineto = match shared.opts.format {
+        Some(forced) => !forced.is_request(),
+        None => kineto::is_kineto(&input.path),
+    };
+    // A new file (no input of its size or from its path in the lake) cannot be a duplicate or a
+    // grown file: hash it on a separate thread while it is parsed instead of before.
+    let deferred = !kineto && !could_repeat(&input.path, size, &shared.snapshot);
+    let (hashed, lazy) = if deferred {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (path, snap_shared) = (input.path.clone(), shared.clone());
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send(hash_input(&path, &snap_shared.snapshot).map(|h| h.hash));
+        });
+        (Hashed { hash: String::new(), size, extends: None }, Arc::new(LazyHash::pending(rx)))
+    } else {
+        let hashed = {
+            let (path, shared) = (input.path.clone(), shared.clone());
+            tokio::task::spawn_blocking(move || hash_input(&path, &shared.snapshot)).await
+        };
+        let hashed = match hashed {
+            Ok(Ok(h)) => h,
+            Ok(Err(e)) => return rejected(shown, None, None, format!("cannot read: {e}")),
+            Err(e) => return rejected(shown, None, None, format!("internal error: {e}")),
+        };
+        if !shared.state.lock().expect("state lock").known.insert(hashed.hash.clone()) {
+            if let Some(p) = &shared.opts.progress {
+                p.advance(hashed.size);
+            }
+            return skipped(shared, shown, hashed.hash);
+        }
+        let lazy = Arc::new(LazyHash::ready(hashed.hash.clone()));
+        (hashed, lazy)
+    };
+    let result = if kineto {
+        kineto::stage_kineto(shared, &input.path, &hashed).await
+    } else {
+        requests::run_pipeline(shared, &input.path, &hashed, lazy.clone()).await
+    };
+    let landed = match result {
+        Ok(l) => l,
+        Err(e) => {
+            if !deferred {
+                shared.unclaim(&hashed.hash);
+            }
+            return rejected(shown, None, (!deferred).then(|| hashed.hash.clone()), e.reason());
+        }
+    };
+    land::commit_input(shared, shown, &hashed, &lazy, deferred, landed)
+}
