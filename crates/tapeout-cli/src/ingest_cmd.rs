@@ -125,7 +125,11 @@ fn print_human(s: &IngestSummary) {
                 } else {
                     format!("{} rows", r.rows)
                 };
-                eprintln!("{verb:9} {} ({}): {rows}{q}", r.path, r.format.as_deref().unwrap_or("?"));
+                let forced = if r.format_forced { ", forced" } else { "" };
+                eprintln!("{verb:9} {} ({}{forced}): {rows}{q}", r.path, r.format.as_deref().unwrap_or("?"));
+                if let Some(w) = &r.warning {
+                    eprintln!("          warning: {w}");
+                }
                 for n in &r.notes {
                     eprintln!("          note: {n}");
                 }

@@ -36,6 +36,10 @@ pub struct MineArgs {
     /// Memory limit for query execution, e.g. 512M or 2G.
     #[arg(long, value_parser = parse_size)]
     pub memory_limit: Option<usize>,
+    /// Read a lake whose pinned version lacks commits or data files: answer from what is present
+    /// and warn (on stderr) naming what is missing. Without it such a lake is refused (exit 1).
+    #[arg(long)]
+    pub allow_partial: bool,
     #[command(flatten)]
     pub engine: crate::engine_args::EngineArgs,
 }
@@ -80,6 +84,7 @@ pub async fn run(args: MineArgs) -> anyhow::Result<u8> {
         memory_limit: args.memory_limit,
         pipelines: Some(pipelines.clone()),
         without_results: true,
+        allow_partial: args.allow_partial,
         ..Default::default()
     };
     let Some(lake) = args.lake.as_ref() else { anyhow::bail!("--lake is required") };

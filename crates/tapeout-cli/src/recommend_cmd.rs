@@ -22,6 +22,10 @@ pub struct RecommendArgs {
     /// Output directory for recommendations.json and recommendations.md.
     #[arg(long, required_unless_present = "list")]
     pub out: Option<PathBuf>,
+    /// Read a lake whose pinned version lacks commits or data files: answer from what is present
+    /// and warn (on stderr) naming what is missing. Without it such a lake is refused (exit 1).
+    #[arg(long)]
+    pub allow_partial: bool,
     /// A folder laid out like pipelines/ (hardware/, models/, features/).
     #[arg(long, env = "TAPEOUT_PIPELINES")]
     pub pipelines: Option<PathBuf>,
@@ -67,8 +71,9 @@ pub async fn run(args: RecommendArgs) -> anyhow::Result<u8> {
     let (Some(lake), Some(out)) = (args.lake.as_ref(), args.out.as_ref()) else {
         bail!("--lake and --out are required")
     };
-    let session =
-        LakeSession::open(lake, SessionOptions { pipelines: Some(pipelines.clone()), ..Default::default() }).await?;
+    let opts =
+        SessionOptions { pipelines: Some(pipelines.clone()), allow_partial: args.allow_partial, ..Default::default() };
+    let session = LakeSession::open(lake, opts).await?;
     let settings = RecommendSettings::new(&args.hardware, &args.model);
     let recs = build(&session, &pipelines, &settings).await?.recommendations;
     write_outputs(out, &recs)?;

@@ -22,6 +22,10 @@ pub struct RunArgs {
     /// Recompute mining results that are up to date.
     #[arg(long)]
     pub force: bool,
+    /// Mine and recommend from a lake whose pinned version lacks commits or data files (the
+    /// ingest stage still refuses such a lake), warning on stderr what is missing.
+    #[arg(long)]
+    pub allow_partial: bool,
     /// Engine of the mining stage (recommendations read the mined results locally).
     #[command(flatten)]
     pub engine: crate::engine_args::EngineArgs,
@@ -86,7 +90,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
     }
     let plan = plan(&path)?;
     let printer = Printer { silent: args.json, bars_off: quiet || args.json, bar: RefCell::new(None) };
-    let opts = RunOptions { force: args.force, engine: args.engine.engine() };
+    let opts = RunOptions { force: args.force, engine: args.engine.engine(), allow_partial: args.allow_partial };
     let summary = run_pipeline(&plan, &path.display().to_string(), &opts, &printer).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

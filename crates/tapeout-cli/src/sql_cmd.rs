@@ -45,6 +45,10 @@ pub struct SqlArgs {
     /// tables are never written by SQL: they change only through ingest.
     #[arg(long)]
     pub allow_writes: bool,
+    /// Read a lake whose pinned version lacks commits or data files: answer from what is present
+    /// and warn (on stderr) naming what is missing. Without it such a lake is refused (exit 1).
+    #[arg(long)]
+    pub allow_partial: bool,
     /// Memory limit for query execution, e.g. 512M or 2G (spilling operators spill; others fail).
     #[arg(long, value_parser = parse_size)]
     pub memory_limit: Option<usize>,
@@ -85,6 +89,7 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
 pub async fn run(args: SqlArgs) -> anyhow::Result<u8> {
     let opts = SessionOptions {
         allow_writes: args.allow_writes,
+        allow_partial: args.allow_partial,
         memory_limit: args.memory_limit,
         pipelines: args.pipelines.clone().map(tapeout_pipelines::Pipelines::dir),
         ..Default::default()

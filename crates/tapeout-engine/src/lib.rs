@@ -87,6 +87,10 @@ pub struct SessionOptions {
     pub without_results: bool,
     /// Partitions per query (default: one per core).
     pub target_partitions: Option<usize>,
+    /// Read a lake whose pinned version lacks commits or data files (missing, damaged, of
+    /// another size): only what is present is read, and a warning names what is not. Without
+    /// it such a lake is refused ([`tapeout_lake::LakeError::Incomplete`]).
+    pub allow_partial: bool,
 }
 
 /// tapeout's session state: the lake object-store registry, a memory pool when asked, and
@@ -149,6 +153,7 @@ fn batch_view(batch: RecordBatch) -> Result<Arc<dyn TableProvider>, EngineError>
 pub struct LakeSession {
     ctx: SessionContext,
     snapshot: Arc<Snapshot>,
+    damage: tapeout_lake::manifest::Damage,
     lake: PathBuf,
     opts: SessionOptions,
 }
@@ -175,22 +180,30 @@ impl LakeSession {
         F: FnOnce(SessionState) -> Fut,
         Fut: std::future::Future<Output = datafusion::error::Result<SessionContext>>,
     {
-        let (lake, snapshot, tables_url, remote) = match location {
+        let (lake, snapshot, damage, tables_url, remote) = match location {
             LakeLocation::Local(lake) => {
                 if !lake.is_dir() {
                     return Err(EngineError::NoLake(lake.to_path_buf()));
                 }
                 let lake = std::path::absolute(lake).unwrap_or_else(|_| lake.to_path_buf());
-                let snapshot = tapeout_lake::load_snapshot(&lake, opts.at_version)?;
-                let url = local_lake_url(&lake, snapshot.version);
-                (lake, snapshot, url, None)
+                let verified = tapeout_lake::manifest::open_for_read(&lake, opts.at_version, opts.allow_partial)?;
+                let url = local_lake_url(&lake, verified.snapshot.version);
+                (lake, verified.snapshot, verified.damage, url, None)
             }
             LakeLocation::Remote(r) => {
                 let snapshot = r.snapshot(opts.at_version).await?;
                 let store = SnapshotStore::fixed(r.store(), &snapshot);
-                (PathBuf::from(&r.url), snapshot, format!("{REMOTE_LAKE_URL}/"), Some(store))
+                (PathBuf::from(&r.url), snapshot, Default::default(), format!("{REMOTE_LAKE_URL}/"), Some(store))
             }
         };
+        if !damage.is_empty() {
+            tracing::warn!(
+                "{}: PARTIAL READ (--allow-partial): version {} is incomplete, answers omit what is missing: {}",
+                lake.display(),
+                snapshot.version,
+                damage.lines().join("; ")
+            );
+        }
         let snapshot = Arc::new(snapshot);
         let mut config = SessionConfig::new()
             .with_information_schema(true)
@@ -204,7 +217,7 @@ impl LakeSession {
             let url = ObjectStoreUrl::parse(REMOTE_LAKE_URL)?;
             ctx.register_object_store(url.as_ref(), Arc::new(store));
         }
-        let session = LakeSession { ctx, snapshot, lake, opts };
+        let session = LakeSession { ctx, snapshot, damage, lake, opts };
         for table in tapeout_schema::registry().tables() {
             session.register_table(&tables_url, table).await?;
         }
@@ -238,6 +251,17 @@ impl LakeSession {
     /// The pinned manifest version.
     pub fn snapshot(&self) -> &Snapshot {
         &self.snapshot
+    }
+
+    /// What the pinned version lacks (empty unless the session was opened with
+    /// `allow_partial` over an incomplete lake).
+    pub fn damage(&self) -> &tapeout_lake::manifest::Damage {
+        &self.damage
+    }
+
+    /// Whether answers may be partial (see [`LakeSession::damage`]).
+    pub fn is_partial(&self) -> bool {
+        !self.damage.is_empty()
     }
 
     /// The lake directory (an object-store lake's URL, as a path: such sessions have no

@@ -16,7 +16,7 @@
 //! An object-store lake is registered explicitly under [`REMOTE_LAKE_URL`], its file list
 //! fixed at open.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -45,14 +45,18 @@ pub fn local_lake_url(lake: &std::path::Path, version: u64) -> String {
     format!("{LAKE_SCHEME}://v{version}/{}/", path.trim_start_matches('/').trim_end_matches('/'))
 }
 
+/// Committed files, each with its recorded size: a listed file is shown only when both match,
+/// so a snapshot read with `--allow-partial` reads only the files present as committed.
+type Files = Arc<BTreeMap<String, u64>>;
+
 /// Which files a [`SnapshotStore`] shows.
 #[derive(Debug)]
 enum FileSet {
     /// Paths relative to the inner store's root.
-    Fixed(Arc<BTreeSet<String>>),
+    Fixed(Files),
     /// Version `version` of whichever local lake a listed path lies in; paths absolute
     /// (without the leading `/`), one set per lake root, loaded on first listing.
-    LocalVersion { version: u64, lakes: Mutex<HashMap<String, Arc<BTreeSet<String>>>> },
+    LocalVersion { version: u64, lakes: Mutex<HashMap<String, Files>> },
 }
 
 /// The pinned, read-only view of a lake.
@@ -65,7 +69,10 @@ pub struct SnapshotStore {
 impl SnapshotStore {
     /// A view of the lake rooted at `inner` (an object-store lake's prefix) at `snapshot`.
     pub fn fixed(inner: Arc<dyn ObjectStore>, snapshot: &Snapshot) -> Self {
-        SnapshotStore { inner, files: FileSet::Fixed(Arc::new(snapshot.files().map(|f| f.path.clone()).collect())) }
+        SnapshotStore {
+            inner,
+            files: FileSet::Fixed(Arc::new(snapshot.files().map(|f| (f.path.clone(), f.bytes)).collect())),
+        }
     }
 
     /// A view of version `version` of every local lake (see the module docs).
@@ -77,7 +84,7 @@ impl SnapshotStore {
     }
 
     /// The files shown under `prefix`.
-    fn files_for(&self, prefix: Option<&Path>) -> Result<Arc<BTreeSet<String>>> {
+    fn files_for(&self, prefix: Option<&Path>) -> Result<Files> {
         let (version, lakes) = match &self.files {
             FileSet::Fixed(f) => return Ok(f.clone()),
             FileSet::LocalVersion { version, lakes } => (*version, lakes),
@@ -90,12 +97,15 @@ impl SnapshotStore {
         if let Some(set) = lakes.lock().expect("not poisoned").get(&key) {
             return Ok(set.clone());
         }
-        let snapshot = tapeout_lake::load_snapshot(root, Some(version))
-            .map_err(|e| object_store::Error::Generic { store: "tapeout-lake", source: Box::new(e) })?;
-        let set: Arc<BTreeSet<String>> = Arc::new(
+        // The session that planned over this URL verified the snapshot (and refused damage
+        // unless it allowed a partial read): here the intact commits are replayed as they are.
+        let snapshot = tapeout_lake::manifest::replay(root, Some(version))
+            .map_err(|e| object_store::Error::Generic { store: "tapeout-lake", source: Box::new(e) })?
+            .snapshot;
+        let set: Files = Arc::new(
             snapshot
                 .files()
-                .map(|f| if key.is_empty() { f.path.clone() } else { format!("{key}/{}", f.path) })
+                .map(|f| (if key.is_empty() { f.path.clone() } else { format!("{key}/{}", f.path) }, f.bytes))
                 .collect(),
         );
         lakes.lock().expect("not poisoned").insert(key, set.clone());
@@ -107,9 +117,14 @@ impl SnapshotStore {
     }
 }
 
-fn has_files_under(files: &BTreeSet<String>, prefix: &Path) -> bool {
+fn has_files_under(files: &BTreeMap<String, u64>, prefix: &Path) -> bool {
     let p = format!("{}/", prefix.as_ref());
-    files.range(p.clone()..).next().is_some_and(|f| f.starts_with(&p))
+    files.range(p.clone()..).next().is_some_and(|f| f.0.starts_with(&p))
+}
+
+/// Whether a listed object is a committed file with its recorded size.
+fn shown(files: &BTreeMap<String, u64>, m: &ObjectMeta) -> bool {
+    files.get(m.location.as_ref()) == Some(&m.size)
 }
 
 impl fmt::Display for SnapshotStore {
@@ -150,14 +165,14 @@ impl ObjectStore for SnapshotStore {
         };
         self.inner
             .list(prefix)
-            .filter(move |m| futures::future::ready(m.as_ref().map_or(true, |m| files.contains(m.location.as_ref()))))
+            .filter(move |m| futures::future::ready(m.as_ref().map_or(true, |m| shown(&files, m))))
             .boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
         let files = self.files_for(prefix)?;
         let mut r = self.inner.list_with_delimiter(prefix).await?;
-        r.objects.retain(|m| files.contains(m.location.as_ref()));
+        r.objects.retain(|m| shown(&files, m));
         r.common_prefixes.retain(|p| has_files_under(&files, p));
         Ok(r)
     }

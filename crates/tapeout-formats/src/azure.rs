@@ -2,9 +2,7 @@
 //! (2023: 7-digit fractional seconds; 2024: `+00:00` offset, optional fraction), and the 2025
 //! multimodal variant with an extra `NumImages` column. Columns are matched by header name.
 
-use std::borrow::Cow;
-
-use crate::csv::{lines, parse_count, split_fields};
+use crate::csv::{for_each_record, parse_count};
 use crate::rows::{Reject, RequestBatchBuilder, RequestRow};
 use crate::time::parse_datetime_ns;
 use crate::{FormatError, SourceFormat, header_index};
@@ -33,31 +31,15 @@ impl AzureParser {
         })
     }
 
-    /// Parses data lines (no header) starting at line `first_line`.
+    /// Parses records (no header) whose first line is line `first_line`.
     pub fn parse_chunk(&self, chunk: &[u8], first_line: u64, out: &mut RequestBatchBuilder, rejects: &mut Vec<Reject>) {
-        let mut fields: Vec<Cow<[u8]>> = Vec::with_capacity(self.n_fields + 1);
-        for (n, line) in lines(chunk, first_line) {
-            if line.trim_ascii().is_empty() {
-                continue;
-            }
-            if !split_fields(line, &mut fields) {
-                rejects.push(Reject::new(n, None, "unterminated quoted field", line));
-                continue;
-            }
-            if fields.len() != self.n_fields {
-                rejects.push(Reject::new(
-                    n,
-                    None,
-                    format!("expected {} fields, found {}", self.n_fields, fields.len()),
-                    line,
-                ));
-                continue;
-            }
-            let Some(arrival_ns) = parse_datetime_ns(fields[self.timestamp].trim_ascii()) else {
+        for_each_record(chunk, first_line, self.n_fields, rejects, |rec, rejects| {
+            let (n, line) = (rec.line, rec.raw);
+            let Some(arrival_ns) = parse_datetime_ns(rec.field(self.timestamp).trim_ascii()) else {
                 rejects.push(Reject::new(n, Some("TIMESTAMP"), "unparseable timestamp", line));
-                continue;
+                return;
             };
-            let count = |i: usize, name: &str, rejects: &mut Vec<Reject>| match parse_count(&fields[i]) {
+            let count = |i: usize, name: &str, rejects: &mut Vec<Reject>| match parse_count(rec.field(i)) {
                 Ok(v) => Some(v),
                 Err(e) => {
                     rejects.push(Reject::new(n, Some(name), e.describe(), line));
@@ -65,15 +47,15 @@ impl AzureParser {
                 }
             };
             let Some(input_tokens) = count(self.context, "ContextTokens", rejects) else {
-                continue;
+                return;
             };
             let Some(output_tokens) = count(self.generated, "GeneratedTokens", rejects) else {
-                continue;
+                return;
             };
             let num_images = match self.images {
                 Some(i) => match count(i, "NumImages", rejects) {
                     Some(v) => Some(v),
-                    None => continue,
+                    None => return,
                 },
                 None => None,
             };
@@ -86,6 +68,6 @@ impl AzureParser {
                 ..Default::default()
             };
             out.push(&row, None);
-        }
+        });
     }
 }

@@ -3,9 +3,7 @@
 //! order). `Timestamp` is seconds relative to the trace start; a request with 0 response tokens
 //! is a failure, as BurstGPT's README documents.
 
-use std::borrow::Cow;
-
-use crate::csv::{lines, parse_count, parse_nonneg_f64, split_fields};
+use crate::csv::{for_each_record, parse_count, parse_nonneg_f64};
 use crate::rows::{Reject, RequestBatchBuilder, RequestRow};
 use crate::{FormatError, ParseOptions, SourceFormat, header_index};
 
@@ -52,42 +50,26 @@ impl BurstGptParser {
         })
     }
 
-    /// Parses data lines (no header) starting at line `first_line`.
+    /// Parses records (no header) whose first line is line `first_line`.
     pub fn parse_chunk(&self, chunk: &[u8], first_line: u64, out: &mut RequestBatchBuilder, rejects: &mut Vec<Reject>) {
-        let mut fields: Vec<Cow<[u8]>> = Vec::with_capacity(self.n_fields + 1);
-        for (n, line) in lines(chunk, first_line) {
-            if line.trim_ascii().is_empty() {
-                continue;
-            }
-            if !split_fields(line, &mut fields) {
-                rejects.push(Reject::new(n, None, "unterminated quoted field", line));
-                continue;
-            }
-            if fields.len() != self.n_fields {
-                rejects.push(Reject::new(
-                    n,
-                    None,
-                    format!("expected {} fields, found {}", self.n_fields, fields.len()),
-                    line,
-                ));
-                continue;
-            }
-            let secs = match parse_nonneg_f64(&fields[self.timestamp]) {
+        for_each_record(chunk, first_line, self.n_fields, rejects, |rec, rejects| {
+            let (n, line) = (rec.line, rec.raw);
+            let secs = match parse_nonneg_f64(rec.field(self.timestamp)) {
                 Ok(v) if v < 9.0e9 => v,
                 Ok(_) => {
                     rejects.push(Reject::new(n, Some("Timestamp"), "number out of range", line));
-                    continue;
+                    return;
                 }
                 Err(e) => {
                     rejects.push(Reject::new(n, Some("Timestamp"), e.describe(), line));
-                    continue;
+                    return;
                 }
             };
             let Some(arrival_ns) = self.origin_ns.checked_add((secs * 1e9).round() as i64) else {
                 rejects.push(Reject::new(n, Some("Timestamp"), "timestamp overflows with --time-origin", line));
-                continue;
+                return;
             };
-            let count = |i: usize, name: &str, rejects: &mut Vec<Reject>| match parse_count(&fields[i]) {
+            let count = |i: usize, name: &str, rejects: &mut Vec<Reject>| match parse_count(rec.field(i)) {
                 Ok(v) => Some(v),
                 Err(e) => {
                     rejects.push(Reject::new(n, Some(name), e.describe(), line));
@@ -95,35 +77,35 @@ impl BurstGptParser {
                 }
             };
             let Some(input_tokens) = count(self.request, "Request tokens", rejects) else {
-                continue;
+                return;
             };
             let Some(output_tokens) = count(self.response, "Response tokens", rejects) else {
-                continue;
+                return;
             };
-            let latency_ms = match self.elapsed.map(|i| &fields[i]) {
+            let latency_ms = match self.elapsed.map(|i| rec.field(i)) {
                 Some(f) if !f.trim_ascii().is_empty() => match parse_nonneg_f64(f) {
                     Ok(v) => Some(v * 1000.0),
                     Err(e) => {
                         rejects.push(Reject::new(n, Some("Elapsed time"), e.describe(), line));
-                        continue;
+                        return;
                     }
                 },
                 _ => None,
             };
-            let Ok(model) = text(&fields[self.model], "Model", n, line, rejects) else {
-                continue;
+            let Ok(model) = text(rec.field(self.model), "Model", n, line, rejects) else {
+                return;
             };
             let log_type = match self.log_type {
-                Some(i) => match text(&fields[i], "Log Type", n, line, rejects) {
+                Some(i) => match text(rec.field(i), "Log Type", n, line, rejects) {
                     Ok(v) => v,
-                    Err(()) => continue,
+                    Err(()) => return,
                 },
                 None => None,
             };
             let request_id = match self.session {
-                Some(i) => match text(&fields[i], "Session ID", n, line, rejects) {
+                Some(i) => match text(rec.field(i), "Session ID", n, line, rejects) {
                     Ok(v) => v,
-                    Err(()) => continue,
+                    Err(()) => return,
                 },
                 None => None,
             };
@@ -140,6 +122,6 @@ impl BurstGptParser {
                 ..Default::default()
             };
             out.push(&row, None);
-        }
+        });
     }
 }

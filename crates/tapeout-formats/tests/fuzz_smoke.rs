@@ -1,6 +1,7 @@
 //! Coverage-free fuzzing with a fixed budget (stable toolchain): seeded random mutations of real
 //! inputs fed to every parser. The property: no panic, ever; and for request traces every
-//! non-blank data line is either a row or a reject (nothing is silently dropped).
+//! non-blank data record (a line of JSONL; an RFC 4180 record of CSV, counted by the `csv`
+//! crate) is either a row or a reject (nothing is silently dropped).
 //!
 //! CI runs the default budget; `TAPEOUT_FUZZ_ITERS=200000 cargo test -p tapeout-formats --test
 //! fuzz_smoke --release` is the longer run (see docs/performance.md).
@@ -77,6 +78,26 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
     v
 }
 
+/// Non-blank records of a CSV file per RFC 4180, counted by the `csv` crate (not tapeout's reader).
+fn csv_records(input: &[u8]) -> usize {
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(input);
+    let mut rec = csv::ByteRecord::new();
+    let mut n = 0;
+    while r.read_byte_record(&mut rec).unwrap() {
+        // The position is where the reader started: before the empty lines it skipped.
+        let mut start = rec.position().unwrap().byte() as usize;
+        start += input[start..].iter().take_while(|&&c| c == b'\n').count();
+        let first_line = input[start..].split(|&c| c == b'\n').next().unwrap();
+        n += usize::from(!first_line.trim_ascii().is_empty());
+    }
+    n
+}
+
 fn iterations() -> usize {
     std::env::var("TAPEOUT_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(3_000)
 }
@@ -90,10 +111,15 @@ fn request_parsers_never_panic_and_account_for_every_line() {
         let seed = SEEDS[it % SEEDS.len()];
         let input = mutate(&mut rng, seed);
         let Ok(parsed) = parse_all(&input, None, &opts, None, "fuzz.csv") else { continue };
-        // Every non-blank line after the header is a row or a reject.
+        let accounted = parsed.batch.num_rows() + parsed.rejects.len();
+        if tapeout_formats::csv::is_csv(parsed.format) {
+            // Every record after the header is a row or a reject, exactly.
+            assert_eq!(accounted + 1, csv_records(&input), "iteration {it}");
+            continue;
+        }
+        // Every non-blank line is a row or a reject.
         let text_lines = input.split(|&c| c == b'\n').filter(|l| !l.trim_ascii().is_empty()).count();
         let header = usize::from(parsed.format.has_header());
-        let accounted = parsed.batch.num_rows() + parsed.rejects.len();
         assert!(
             accounted + header >= text_lines.saturating_sub(1) && accounted + header <= text_lines,
             "iteration {it}: {accounted} rows+rejects for {text_lines} lines"

@@ -1,5 +1,9 @@
 //! `tapeout check`: verifies the lake against its manifest, and `check --repair` removes what
 //! interrupted writers left (see [`crate::commit::remove_leftovers`]).
+//!
+//! `check` reports a missing or damaged commit (by version) and goes on with the intact ones;
+//! `repair` then removes only temporary files: an uncommitted data file may be named by the
+//! missing or damaged commit, so it is kept (and reported) until that commit is recovered.
 
 use std::collections::HashSet;
 use std::fs;
@@ -8,7 +12,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::LakeError;
-use crate::commit::{Leftovers, lake_files, remove_leftovers};
+use crate::commit::{Leftovers, TapeoutFile, lake_files, remove_leftovers_with, tapeout_file};
 
 /// What is wrong with one file of the lake.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,6 +34,12 @@ pub enum ProblemKind {
     Orphan,
     /// A temporary file (left by an interrupted writer).
     TempFile,
+    /// A manifest version without its commit file.
+    MissingCommit,
+    /// A commit file whose checksum does not match, or that is not a commit.
+    DamagedCommit,
+    /// A file whose name is not one tapeout writes (never removed).
+    Foreign,
 }
 
 /// One problem found by [`check`].
@@ -69,11 +79,23 @@ impl CheckReport {
 /// writer is active, or expect in-flight files to show as orphans or temporary files.
 pub fn check(lake: &Path) -> Result<CheckReport, LakeError> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
-    let snapshot = crate::manifest::load(lake, None)?;
+    crate::manifest::check_marker(lake, false)?;
+    let crate::manifest::Replay { snapshot, damage } = crate::manifest::replay(lake, None)?;
     let mut problems = Vec::new();
     let mut rows = 0u64;
     let mut files = 0usize;
     let problem = |path: &str, kind, detail: String| Problem { path: path.to_string(), kind, detail };
+    let commit_rel = |v: u64| format!("{}/{v:020}.json", crate::manifest::MANIFEST_DIR);
+    for &v in &damage.missing_commits {
+        problems.push(problem(
+            &commit_rel(v),
+            ProblemKind::MissingCommit,
+            format!("commit {v} is missing; versions after it are read without it"),
+        ));
+    }
+    for (v, why) in &damage.damaged_commits {
+        problems.push(problem(&commit_rel(*v), ProblemKind::DamagedCommit, format!("commit {v} is damaged: {why}")));
+    }
     for f in snapshot.data_files() {
         files += 1;
         // The owners' runs must not overlap; with the row count below they then tile the file.
@@ -142,21 +164,33 @@ pub fn check(lake: &Path) -> Result<CheckReport, LakeError> {
         }
     }
     let committed: HashSet<&str> = snapshot.files().map(|f| f.path.as_str()).collect();
+    let orphan_detail = if damage.commits_whole() {
+        "not named by any manifest version"
+    } else {
+        "not named by the intact commits; a missing or damaged commit may name it (repair keeps it)"
+    };
     for rel in lake_files(lake)? {
-        if rel.ends_with(".tmp") {
-            problems.push(problem(&rel, ProblemKind::TempFile, "temporary file of an interrupted writer".into()));
-        } else if rel.ends_with(".parquet") && !committed.contains(rel.as_str()) {
-            problems.push(problem(&rel, ProblemKind::Orphan, "not named by any manifest version".into()));
+        match tapeout_file(&rel) {
+            Some(TapeoutFile::Temp) => {
+                problems.push(problem(&rel, ProblemKind::TempFile, "temporary file of an interrupted writer".into()))
+            }
+            Some(TapeoutFile::Data) if !committed.contains(rel.as_str()) => {
+                problems.push(problem(&rel, ProblemKind::Orphan, orphan_detail.into()))
+            }
+            Some(_) => {}
+            None => problems.push(problem(&rel, ProblemKind::Foreign, "not a file tapeout writes; left alone".into())),
         }
     }
     Ok(CheckReport { manifest_version: snapshot.version, inputs: snapshot.inputs.len(), files, rows, problems })
 }
 
 /// `check --repair`: under the lake lock, removes what interrupted writers left (orphans and
-/// temporary files), then checks again. Damaged committed files are reported, not removed.
+/// temporary files), then checks again. Damaged committed files are reported, not removed;
+/// when a commit is missing or damaged, uncommitted data files are kept
+/// ([`Leftovers::kept`]): that commit may name them. Foreign files are never removed.
 pub fn repair(lake: &Path, wait: bool) -> Result<(Leftovers, CheckReport), LakeError> {
     let _lock = crate::lock::LakeLock::acquire(lake, wait, |_| {})?;
-    let snapshot = crate::manifest::load(lake, None)?;
-    let removed = remove_leftovers(lake, &snapshot)?;
+    let replay = crate::manifest::replay(lake, None)?;
+    let removed = remove_leftovers_with(lake, &replay.snapshot, replay.damage.commits_whole())?;
     Ok((removed, check(lake)?))
 }

@@ -5,9 +5,10 @@
 //! - Recovery: a writer takes the lake lock ([`crate::lock`]) and first calls
 //!   [`remove_leftovers`]: temporary files (`*.tmp`) and published `*.parquet` files that no
 //!   manifest version names (a writer died between rename and commit). Both are removed only
-//!   by a process holding the lock, so a writer in progress is never disturbed. The directories
-//!   of tapeout's tables are tapeout's own: foreign Parquet files placed there count as
-//!   leftovers.
+//!   by a process holding the lock, so a writer in progress is never disturbed. Only files
+//!   whose names are ones tapeout writes ([`tapeout_file`]) are removed: a foreign file placed
+//!   in a table folder is reported and left alone. When a commit is missing or damaged, the
+//!   uncommitted data files are kept too (that commit may name them).
 //! - Publish, then commit: [`publish_then`] renames staged files ([`crate::writer`]) to their
 //!   final names, then runs the manifest commit ([`crate::manifest::commit`], atomic by
 //!   `link(2)`); when either fails, the files are removed again.
@@ -76,13 +77,67 @@ pub fn remove_replaced<'p>(lake: &Path, paths: impl IntoIterator<Item = &'p str>
     Ok(removed)
 }
 
-/// What [`remove_leftovers`] removed.
+/// What [`remove_leftovers`] removed, and what it left alone.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Leftovers {
     /// Temporary files removed.
     pub temp_files: Vec<String>,
     /// Published but uncommitted data files removed.
     pub orphans: Vec<String>,
+    /// Uncommitted data files kept because a missing or damaged commit may name them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<String>,
+    /// Files tapeout did not write (their names are not tapeout's): reported, never removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foreign: Vec<String>,
+}
+
+/// Kinds of file tapeout writes under a lake's table, manifest and `_tmp/` folders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TapeoutFile {
+    /// A data file: `part-<16 hex>-<n>.parquet` or `part-c<16 hex>-<n>.parquet` (compacted).
+    Data,
+    /// A temporary file of a writer: `.part-….parquet.tmp`, `_manifest/.<version>.<pid>.json.tmp`,
+    /// anything `*.tmp` under `_tmp/`.
+    Temp,
+    /// A commit or the lock file.
+    Manifest,
+}
+
+/// Whether `name` is a data file name tapeout writes (`part-<tag>-<n>.parquet`).
+fn is_data_name(name: &str) -> bool {
+    let Some(stem) = name.strip_prefix("part-").and_then(|n| n.strip_suffix(".parquet")) else { return false };
+    let Some((tag, seq)) = stem.rsplit_once('-') else { return false };
+    let tag = tag.strip_prefix('c').filter(|t| t.len() == 16).unwrap_or(tag);
+    let hex = tag.len() == 16 && tag.bytes().all(|b| b.is_ascii_hexdigit());
+    let staging = tag
+        .strip_prefix("staging")
+        .and_then(|t| t.split_once('x'))
+        .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit()));
+    (hex || staging) && !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// What tapeout file `rel` (relative to the lake, as [`lake_files`] gives it) is; `None` for a
+/// file tapeout never writes there (a foreign file).
+pub fn tapeout_file(rel: &str) -> Option<TapeoutFile> {
+    let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    if dir == MANIFEST_DIR {
+        return if crate::manifest::commit_version(name).is_some() || name == "lock" {
+            Some(TapeoutFile::Manifest)
+        } else if name.starts_with('.') && name.ends_with(".json.tmp") {
+            Some(TapeoutFile::Temp)
+        } else {
+            None
+        };
+    }
+    if dir == crate::source::TMP_DIR {
+        return name.ends_with(".tmp").then_some(TapeoutFile::Temp);
+    }
+    if is_data_name(name) {
+        return Some(TapeoutFile::Data);
+    }
+    let temp = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")).is_some_and(is_data_name);
+    temp.then_some(TapeoutFile::Temp)
 }
 
 /// Every file under the lake's table directories and manifest directory, relative paths.
@@ -117,14 +172,30 @@ fn walk(dir: &Path, lake: &Path, out: &mut Vec<String>) -> Result<(), LakeError>
     Ok(())
 }
 
-/// Removes temporary files and uncommitted data files. Call only while holding the lake lock.
+/// Removes temporary files and uncommitted data files. Call only while holding the lake lock,
+/// with a snapshot whose commits are all intact ([`crate::manifest::load`]).
 pub fn remove_leftovers(lake: &Path, snapshot: &Snapshot) -> Result<Leftovers, LakeError> {
+    remove_leftovers_with(lake, snapshot, true)
+}
+
+/// [`remove_leftovers`]; with `orphans` false (some commit is missing or damaged, so the
+/// snapshot may not name every committed file), uncommitted data files are kept and listed in
+/// [`Leftovers::kept`]. Files whose names tapeout does not write are never removed: they are
+/// listed in [`Leftovers::foreign`] and logged.
+pub fn remove_leftovers_with(lake: &Path, snapshot: &Snapshot, orphans: bool) -> Result<Leftovers, LakeError> {
     let committed: HashSet<&str> = snapshot.files().map(|f| f.path.as_str()).collect();
     let mut report = Leftovers::default();
     for rel in lake_files(lake)? {
-        let is_tmp = rel.ends_with(".tmp");
-        let is_orphan = rel.ends_with(".parquet") && !committed.contains(rel.as_str());
-        if is_tmp || is_orphan {
+        let kind = tapeout_file(&rel);
+        let is_tmp = kind == Some(TapeoutFile::Temp);
+        let is_orphan = kind == Some(TapeoutFile::Data) && !committed.contains(rel.as_str());
+        if kind.is_none() {
+            tracing::warn!(file = %rel, "not a file tapeout writes: left alone");
+            report.foreign.push(rel);
+        } else if is_orphan && !orphans {
+            tracing::warn!(file = %rel, "uncommitted data file kept: a missing or damaged commit may name it");
+            report.kept.push(rel);
+        } else if is_tmp || is_orphan {
             let p = lake.join(&rel);
             fs::remove_file(&p).map_err(|e| LakeError::io(&p, e))?;
             tracing::info!(file = %rel, "removed leftover of an interrupted run");

@@ -34,6 +34,7 @@
 //!
 //! Layout:
 //! ```text
+//! LAKE/_tapeout_lake.json                      the lake marker (format version)
 //! LAKE/requests/source=<format>/date=<YYYY-MM-DD>/part-<input hash>-<n>.parquet
 //! LAKE/kernels/workload=<workload>/part-<input hash>-<n>.parquet   (and ops, devices, ...)
 //! LAKE/_quarantine/table_name=<table>/part-<input hash>-<n>.parquet
@@ -83,6 +84,15 @@ pub enum LakeError {
     /// A manifest commit file is unreadable or inconsistent.
     #[error("manifest {}: {message}", path.display())]
     Manifest { path: PathBuf, message: String },
+    /// A commit file's checksum does not match its bytes, or it is not a commit.
+    #[error("manifest commit {version} ({}) is damaged: {message}", path.display())]
+    DamagedCommit { path: PathBuf, version: u64, message: String },
+    /// Commits or data files the pinned version needs are missing or damaged.
+    #[error("{}: the lake is incomplete: {summary}. `tapeout check --lake {}` lists the damage; docs/architecture.md (\"Guarantees\") says how to recover; readers (`sql`, `mine`, `recommend`, `run`) accept --allow-partial to read what is present", lake.display(), lake.display())]
+    Incomplete { lake: PathBuf, summary: String },
+    /// The directory is not a tapeout lake.
+    #[error("{}: not a tapeout lake: {why}", lake.display())]
+    NotALake { lake: PathBuf, why: String },
     /// Another writer created the same manifest version first.
     #[error("manifest version {version} was committed by another writer")]
     CommitConflict { version: u64 },

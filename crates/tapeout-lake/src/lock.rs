@@ -22,7 +22,12 @@ impl LakeLock {
     /// Takes the lock. When another process holds it: with `wait`, calls `on_wait` with the
     /// holder's pid (if known) and blocks until it is free; without, fails with
     /// [`LakeError::Locked`].
+    ///
+    /// First makes sure `lake` is a lake ([`crate::manifest::check_marker`]): a new or empty
+    /// directory becomes one (its marker is written), a lake made before markers is upgraded,
+    /// and a folder with other content is refused before anything is written into it.
     pub fn acquire(lake: &Path, wait: bool, on_wait: impl FnOnce(Option<u32>)) -> Result<LakeLock, LakeError> {
+        crate::manifest::check_marker(lake, true)?;
         let dir = lake.join(MANIFEST_DIR);
         fs::create_dir_all(&dir).map_err(|e| LakeError::io(&dir, e))?;
         let path = dir.join("lock");

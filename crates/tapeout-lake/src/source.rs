@@ -1,11 +1,14 @@
 //! Inputs: resolving paths, directories and globs to files; opening plain, gzip and zstd
 //! content (sniffed from magic bytes, not names); and cutting a decompressed stream into chunks
-//! of whole lines for the parse workers.
+//! of whole records for the parse workers: whole lines, or for CSV whole RFC 4180 records,
+//! which may hold newlines inside quoted fields.
 
 use std::collections::HashSet;
 use std::fs;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
+
+use tapeout_formats::csv::RecordScanner;
 
 /// Folder of the lake for decompressed inputs while they are parsed (Kineto traces are
 /// decompressed there to be memory-mapped; leftovers are removed like any `*.tmp`).
@@ -209,15 +212,21 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// What the chunker yields.
 #[derive(Debug)]
 pub enum Piece {
-    /// Whole lines; the first is line `first_line` (1-based).
+    /// Whole records (lines); the first starts on line `first_line` (1-based).
     Lines { first_line: u64, data: Vec<u8> },
-    /// A line longer than the limit, skipped: its number and first bytes.
+    /// A record longer than the limit, skipped up to the end of the line its limit fell in: its
+    /// first line's number, its first bytes and the bytes skipped.
     Oversized { line: u64, head: Vec<u8>, len: u64 },
     /// The stream broke (truncated or corrupt compression); everything before was yielded.
     Broken { next_line: u64, decoded_bytes: u64, message: String },
 }
 
-/// Cuts a byte stream into [`Piece`]s of about `chunk_bytes`, each ending at a line end.
+/// Decides from the first bytes of a stream (at least its first line) whether it is CSV.
+type CsvRule = Box<dyn FnOnce(&[u8]) -> bool + Send>;
+
+/// Cuts a byte stream into [`Piece`]s of about `chunk_bytes`, each ending at a record end: a line
+/// end, or for CSV ([`Chunker::csv_if`]) a line end outside quoted fields, so a record is never
+/// cut in two. Line numbers count every `\n`, those inside quoted fields too.
 pub struct Chunker<R> {
     reader: R,
     chunk_bytes: usize,
@@ -229,6 +238,9 @@ pub struct Chunker<R> {
     skipping: Option<(u64, Vec<u8>, u64)>,
     pending: Option<Piece>,
     last_byte: Option<u8>,
+    csv_rule: Option<CsvRule>,
+    /// Record ends of CSV, once `csv_rule` said the stream is CSV.
+    csv: Option<RecordScanner>,
 }
 
 impl<R: Read> Chunker<R> {
@@ -245,7 +257,16 @@ impl<R: Read> Chunker<R> {
             skipping: None,
             pending: None,
             last_byte: None,
+            csv_rule: None,
+            csv: None,
         }
+    }
+
+    /// Cuts CSV records rather than lines if `rule`, given the first bytes (at least the first
+    /// line, or the whole stream), says the stream is CSV.
+    pub fn csv_if(mut self, rule: impl FnOnce(&[u8]) -> bool + Send + 'static) -> Self {
+        self.csv_rule = Some(Box::new(rule));
+        self
     }
 
     /// Decompressed bytes read so far.
@@ -253,10 +274,11 @@ impl<R: Read> Chunker<R> {
         self.decoded
     }
 
-    /// Whether the bytes read so far end with a line end (or there were none): a file being
-    /// appended to may have been read in the middle of its last line.
+    /// Whether the bytes read so far end with a line end that ends a record (or there were
+    /// none): a file being appended to may have been read in the middle of its last line, or,
+    /// for CSV, inside a quoted field that holds a newline.
     pub fn ends_with_newline(&self) -> bool {
-        self.last_byte.is_none_or(|b| b == b'\n')
+        self.last_byte.is_none_or(|b| b == b'\n') && !self.csv.as_ref().is_some_and(RecordScanner::is_open)
     }
 
     /// The underlying reader.
@@ -264,7 +286,24 @@ impl<R: Read> Chunker<R> {
         self.reader
     }
 
+    /// The end of the last whole record held (None: none yet). The CSV rule is asked once the
+    /// first line is held whole.
+    fn record_end(&mut self) -> Option<usize> {
+        if self.csv_rule.is_some() && (self.done || memchr::memchr(b'\n', &self.carry).is_some()) {
+            let rule = self.csv_rule.take().expect("checked");
+            self.csv = rule(&self.carry).then(RecordScanner::default);
+        }
+        let end = match &mut self.csv {
+            Some(scanner) => scanner.scan(&self.carry),
+            None => memchr::memrchr(b'\n', &self.carry).map_or(0, |i| i + 1),
+        };
+        (end > 0).then_some(end)
+    }
+
     fn take_lines(&mut self, upto: usize) -> Piece {
+        if let Some(scanner) = &mut self.csv {
+            scanner.consume(upto);
+        }
         let rest = self.carry.split_off(upto);
         let data = std::mem::replace(&mut self.carry, rest);
         let first_line = self.next_line;
@@ -293,6 +332,9 @@ impl<R: Read> Iterator for Chunker<R> {
                         self.carry.drain(..=i);
                         self.skipping = None;
                         self.next_line += 1;
+                        if let Some(scanner) = &mut self.csv {
+                            scanner.reset();
+                        }
                         return Some(piece);
                     }
                     None => {
@@ -307,15 +349,20 @@ impl<R: Read> Iterator for Chunker<R> {
                 }
             }
             if self.carry.len() >= self.chunk_bytes || self.done {
-                if let Some(i) = memchr::memrchr(b'\n', &self.carry) {
-                    return Some(self.take_lines(i + 1));
+                if let Some(end) = self.record_end() {
+                    return Some(self.take_lines(end));
                 }
                 if self.done {
                     return if self.carry.is_empty() { None } else { Some(self.take_lines(self.carry.len())) };
                 }
                 if self.carry.len() > self.max_line {
+                    // Every byte held is the oversized record's (newlines in CSV quotes too): it
+                    // is skipped up to the next line end.
                     let head = self.carry[..4096.min(self.carry.len())].to_vec();
-                    self.skipping = Some((self.next_line, head, 0));
+                    let len = self.carry.len() as u64;
+                    self.skipping = Some((self.next_line, head, len));
+                    self.next_line += memchr::memchr_iter(b'\n', &self.carry).count() as u64;
+                    self.carry.clear();
                     continue;
                 }
             }
@@ -336,8 +383,8 @@ impl<R: Read> Iterator for Chunker<R> {
                 Err(e) => {
                     self.carry.truncate(start);
                     self.done = true;
-                    // Keep the whole lines before the break; the partial last line is dropped.
-                    let whole = memchr::memrchr(b'\n', &self.carry).map_or(0, |i| i + 1);
+                    // Keep the whole records before the break; the partial last one is dropped.
+                    let whole = self.record_end().unwrap_or(0);
                     let dropped = self.carry.len() - whole;
                     let message = format!(
                         "stream broke after {} decompressed bytes ({e}); {} partial bytes at the break were dropped",

@@ -40,6 +40,8 @@ pub struct RunOptions {
     pub force: bool,
     /// Engine of the mining stage.
     pub engine: Engine,
+    /// Mine and recommend from an incomplete lake (`SessionOptions::allow_partial`).
+    pub allow_partial: bool,
 }
 
 /// What a caller sees of a run while it goes.
@@ -184,7 +186,12 @@ pub async fn run_pipeline(
         .engine
         .open(
             &LakeLocation::Local(plan.lake.clone()),
-            SessionOptions { pipelines: Some(plan.pipelines.clone()), without_results: true, ..Default::default() },
+            SessionOptions {
+                pipelines: Some(plan.pipelines.clone()),
+                without_results: true,
+                allow_partial: opts.allow_partial,
+                ..Default::default()
+            },
         )
         .await?;
     let mine_opts = MineOptions { params: plan.params.clone(), force: opts.force };
@@ -214,9 +221,12 @@ pub async fn run_pipeline(
 
     // 3. Recommend.
     let started = Instant::now();
-    let session =
-        LakeSession::open(&plan.lake, SessionOptions { pipelines: Some(plan.pipelines.clone()), ..Default::default() })
-            .await?;
+    let recommend_opts = SessionOptions {
+        pipelines: Some(plan.pipelines.clone()),
+        allow_partial: opts.allow_partial,
+        ..Default::default()
+    };
+    let session = LakeSession::open(&plan.lake, recommend_opts).await?;
     let Built { recommendations: mut recs, mined, workloads } =
         build(&session, &plan.pipelines, &plan.settings).await?;
     recs.config_hash = Some(plan.loaded.hash.clone());

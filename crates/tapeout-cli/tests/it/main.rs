@@ -8,6 +8,7 @@ mod ballista;
 mod cli;
 mod common;
 mod corpus;
+mod integrity;
 mod run;
 mod s3;
 mod shell;

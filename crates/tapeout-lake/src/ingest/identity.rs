@@ -3,12 +3,19 @@
 //! land once. A file that grew since it was ingested is recognized by hashing the earlier
 //! input's length of it ([`Hashed::extends`]). A new file (no input of its size or path in the
 //! lake, [`could_repeat`]) is hashed on another thread while it is parsed ([`LazyHash`]).
+//!
+//! Format choices are not sticky ([`same_format_choice`]): the same bytes are a duplicate only
+//! when they come again under the same choice (the same `--format`, or detection again after
+//! detection). Under another choice they are parsed again and replace the earlier ingest whole,
+//! with every earlier part of it ([`with_parts`]), in one commit ([`super::land`]).
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use tapeout_formats::SourceFormat;
 
 use crate::manifest::{InputEntry, Snapshot};
 
@@ -19,6 +26,9 @@ pub(super) struct CommitState {
     pub(super) known: HashSet<String>,
     /// Decompressed-content hashes of committed inputs, with the path that brought them.
     pub(super) known_content: HashMap<String, String>,
+    /// Committed inputs that an input of this run re-ingests under another format choice
+    /// (claimed once: a second copy of the same content in this run is a duplicate).
+    pub(super) reformatted: HashSet<String>,
 }
 
 impl CommitState {
@@ -28,8 +38,39 @@ impl CommitState {
             version: snapshot.version,
             known: snapshot.inputs.keys().cloned().collect(),
             known_content: snapshot.inputs.values().map(|i| (i.content_hash.clone(), i.path.clone())).collect(),
+            reformatted: HashSet::new(),
         }
     }
+}
+
+/// Whether `earlier` was ingested under the same format choice as this run (`forced`: its
+/// `--format`): a forced format matches an earlier ingest in that format, forced or detected
+/// (it would parse the same); detection matches only an earlier detection. Only then are the
+/// same bytes a duplicate; otherwise they replace the earlier ingest.
+pub(super) fn same_format_choice(earlier: &InputEntry, forced: Option<SourceFormat>) -> bool {
+    match forced {
+        Some(f) => earlier.format == f.id(),
+        None => !earlier.format_forced,
+    }
+}
+
+/// An ingest's format and how it was chosen, for people: `forced format mooncake` or
+/// `format azure_llm`.
+pub(super) fn format_choice(e: &InputEntry) -> String {
+    format!("{}format {}", if e.format_forced { "forced " } else { "" }, e.format)
+}
+
+/// `entry` and the earlier inputs it extends (the parts a grown file landed in): together they
+/// hold the file's rows, so replacing the file replaces them all. Newest first.
+pub(super) fn with_parts(snapshot: &Snapshot, entry: &InputEntry) -> Vec<InputEntry> {
+    let mut parts = vec![entry.clone()];
+    while let Some(prev) = parts.last().and_then(|e| e.extends.as_ref()).and_then(|h| snapshot.inputs.get(h)) {
+        if parts.iter().any(|p| p.input_hash == prev.input_hash) {
+            break; // a malformed chain; never loop
+        }
+        parts.push(prev.clone());
+    }
+    parts
 }
 
 /// An input's identity: its raw bytes' hash, and the earlier input it extends, if any.
@@ -38,6 +79,10 @@ pub(super) struct Hashed {
     pub(super) size: u64,
     /// An earlier input from the same path whose bytes are a prefix of these.
     pub(super) extends: Option<InputEntry>,
+    /// An earlier ingest of these bytes (or of a prefix of them, from the same path) under
+    /// another format choice, with its parts ([`with_parts`]): the input lands whole and
+    /// replaces them. `extends` is then `None`.
+    pub(super) reformats: Vec<InputEntry>,
 }
 
 impl Hashed {
@@ -46,10 +91,24 @@ impl Hashed {
         self.extends.as_ref().filter(|e| e.ends_with_newline).map_or(0, |e| e.lines)
     }
 
-    /// The earlier input this one replaces whole: its last line may have been cut mid-write,
-    /// so its rows are dropped and the grown file lands entire, in one commit.
-    pub(super) fn replaces(&self) -> Option<&InputEntry> {
-        self.extends.as_ref().filter(|e| !e.ends_with_newline)
+    /// The earlier inputs this one replaces whole, in one commit: an ingest under another
+    /// format choice (`reformats`), or the input a grown file extends when its last line may
+    /// have been cut mid-write (its rows are dropped and the grown file lands entire).
+    pub(super) fn replaces(&self) -> Vec<InputEntry> {
+        match self.extends.as_ref().filter(|e| !e.ends_with_newline) {
+            Some(e) => vec![e.clone()],
+            None => self.reformats.clone(),
+        }
+    }
+
+    /// Moves an earlier ingest made under another format choice than `forced` into
+    /// `reformats`: the input these bytes extend, or the committed input of these very bytes.
+    pub(super) fn check_format_choice(&mut self, snapshot: &Snapshot, forced: Option<SourceFormat>) {
+        let earlier = self.extends.as_ref().or_else(|| snapshot.inputs.get(&self.hash));
+        if let Some(e) = earlier.filter(|e| !same_format_choice(e, forced)) {
+            self.reformats = with_parts(snapshot, e);
+            self.extends = None;
+        }
     }
 }
 
@@ -87,7 +146,12 @@ pub(super) fn hash_input(path: &Path, snapshot: &Snapshot) -> std::io::Result<Ha
             }
             h.update_rayon(&big[..n]);
         }
-        return Ok(Hashed { hash: h.finalize().to_hex().to_string(), size: h.count(), extends: None });
+        return Ok(Hashed {
+            hash: h.finalize().to_hex().to_string(),
+            size: h.count(),
+            extends: None,
+            reformats: Vec::new(),
+        });
     }
     loop {
         let want = match boundary {
@@ -111,7 +175,7 @@ pub(super) fn hash_input(path: &Path, snapshot: &Snapshot) -> std::io::Result<Ha
     if extends.as_ref().is_some_and(|e| e.size == size) {
         extends = None; // identical content: a plain duplicate
     }
-    Ok(Hashed { hash, size, extends })
+    Ok(Hashed { hash, size, extends, reformats: Vec::new() })
 }
 
 /// Whether an input could already be in the lake: an input of the same size is (a possible

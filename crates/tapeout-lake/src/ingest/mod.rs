@@ -13,6 +13,8 @@
 //!
 //! This module holds the options, the run summary and [`ingest()`], which routes each input:
 //! its content names its format ([`tapeout_formats::detect`]) unless `--format` forces one.
+//! The choice is recorded (`InputEntry::format_forced`) and never sticky: the same content
+//! under another choice replaces its earlier ingest ([`identity::same_format_choice`]).
 
 mod identity;
 pub mod kineto;
@@ -101,8 +103,9 @@ pub enum InputStatus {
     Ingested,
     /// A file that grew since it was ingested; only the appended records landed.
     Appended,
-    /// A file that grew since it was ingested mid-line: its earlier rows were replaced by the
-    /// whole new content, in one commit.
+    /// Its earlier ingest was replaced by the whole new content, in one commit: a file that grew
+    /// since it was ingested mid-line, or content ingested before under another format choice
+    /// (see `replaced`).
     Replaced,
     /// Content already in the lake (same bytes, any name); nothing added.
     Skipped,
@@ -117,6 +120,15 @@ pub struct InputReport {
     pub status: InputStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+    /// Whether `format` was forced (`--format`) rather than detected.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub format_forced: bool,
+    /// For status `replaced`: the format of the earlier ingest this input replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<String>,
+    /// A problem people must act on, e.g. every record quarantined under a forced format.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input_hash: Option<String>,
     pub rows: u64,
@@ -179,9 +191,13 @@ struct Shared {
 }
 
 impl Shared {
-    /// Forgets this run's claim on an input hash (its input did not land).
+    /// Forgets this run's claim on an input hash (its input did not land): a claim to replace
+    /// the committed input of that hash, or else to land it.
     fn unclaim(&self, hash: &str) {
-        self.state.lock().expect("state lock").known.remove(hash);
+        let mut st = self.state.lock().expect("state lock");
+        if !st.reformatted.remove(hash) {
+            st.known.remove(hash);
+        }
     }
 }
 
@@ -262,11 +278,16 @@ pub async fn ingest(lake: &Path, args: &[String], opts: IngestOptions) -> Result
 fn skipped(shared: &Shared, path: String, hash: String) -> InputReport {
     let entry = shared.snapshot.inputs.get(&hash);
     let reason = match entry {
+        Some(e) if e.format_forced => format!(
+            "same content already ingested from {} under forced format {} (another --format, or none, replaces it)",
+            e.path, e.format
+        ),
         Some(e) => format!("same content already ingested from {}", e.path),
         None => "same content as another input of this run".to_string(),
     };
     InputReport {
         format: entry.map(|e| e.format.clone()),
+        format_forced: entry.is_some_and(|e| e.format_forced),
         input_hash: Some(hash),
         ..InputReport::nothing_landed(path, InputStatus::Skipped, reason)
     }
@@ -283,6 +304,9 @@ impl InputReport {
             path,
             status,
             format: None,
+            format_forced: false,
+            replaced: None,
+            warning: None,
             input_hash: None,
             rows: 0,
             tables: BTreeMap::new(),
@@ -314,18 +338,26 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
         tokio::task::spawn_blocking(move || {
             let _ = tx.send(hash_input(&path, &snap_shared.snapshot).map(|h| h.hash));
         });
-        (Hashed { hash: String::new(), size, extends: None }, Arc::new(LazyHash::pending(rx)))
+        (Hashed { hash: String::new(), size, extends: None, reformats: Vec::new() }, Arc::new(LazyHash::pending(rx)))
     } else {
         let hashed = {
             let (path, shared) = (input.path.clone(), shared.clone());
             tokio::task::spawn_blocking(move || hash_input(&path, &shared.snapshot)).await
         };
-        let hashed = match hashed {
+        let mut hashed = match hashed {
             Ok(Ok(h)) => h,
             Ok(Err(e)) => return rejected(shown, None, None, format!("cannot read: {e}")),
             Err(e) => return rejected(shown, None, None, format!("internal error: {e}")),
         };
-        if !shared.state.lock().expect("state lock").known.insert(hashed.hash.clone()) {
+        hashed.check_format_choice(&shared.snapshot, shared.opts.format);
+        let claimed = {
+            let mut st = shared.state.lock().expect("state lock");
+            // Bytes committed under another format choice are claimed for replacing, once.
+            st.known.insert(hashed.hash.clone())
+                || hashed.reformats.first().is_some_and(|e| e.input_hash == hashed.hash)
+                    && st.reformatted.insert(hashed.hash.clone())
+        };
+        if !claimed {
             if let Some(p) = &shared.opts.progress {
                 p.advance(hashed.size);
             }

@@ -4,7 +4,7 @@
 //! ```text
 //! reader thread ──Piece──▶ [bounded 4] ──▶ parse tasks (spawn_blocking, `parse_threads` at once,
 //!   (decompress, cut       results kept in file order) ──Parsed──▶ [bounded 2] ──▶ writer thread
-//!    whole lines)                                                 (cached_tokens in file order,
+//!   whole records)                                                (cached_tokens in file order,
 //!                                                                  partition, sort, Parquet)
 //! ```
 //!
@@ -83,13 +83,17 @@ pub(super) async fn run_pipeline(
     let reader = {
         let (path, lines_read) = (path.to_path_buf(), lines_read.clone());
         let (chunk, max_line, progress) = (opts.chunk_bytes, opts.max_line_bytes, opts.progress.clone());
+        let forced = opts.format;
         tokio::task::spawn_blocking(move || -> Result<(String, bool), LakeError> {
             let (decoded, compression) = open_decoded(&path, |f| CountingReader { inner: f, progress, pending: 0 })
                 .map_err(|e| LakeError::io(&path, e))?;
             // A plain file's content hash is its raw hash, known already: don't hash it twice.
             let plain = compression == Compression::None;
             let hashing = HashingReader { inner: decoded, hasher: (!plain).then(blake3::Hasher::new) };
-            let mut chunker = Chunker::new(hashing, chunk, max_line);
+            // CSV records may hold newlines in quoted fields: the chunker cuts between records.
+            let mut chunker = Chunker::new(hashing, chunk, max_line).csv_if(move |head| {
+                forced.or_else(|| tapeout_formats::detect(head).ok()).is_some_and(tapeout_formats::csv::is_csv)
+            });
             for piece in chunker.by_ref() {
                 let next = match &piece {
                     Piece::Lines { first_line, data } => {
