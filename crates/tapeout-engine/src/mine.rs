@@ -65,6 +65,10 @@ pub struct ResultMeta {
     /// Unix time, seconds.
     pub computed_at: i64,
     pub elapsed_ms: u64,
+    /// Computed from an incomplete snapshot (`--allow-partial`): never up to date, and refused
+    /// by the recommender.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
     /// The rows, when at most [`JSON_ROWS_LIMIT`] (only in the per-result file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<serde_json::Value>,
@@ -168,6 +172,8 @@ async fn run_one(
         && let Some(latest) = read_latest(&dir)
         && latest.lake_version == version
         && latest.run_key == run_key
+        && !latest.partial
+        && !session.is_partial()
         && dir.join(&latest.file).is_file()
     {
         return Ok(JobOutcome::UpToDate { rows: latest.rows });
@@ -197,6 +203,7 @@ async fn run_one(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64),
         elapsed_ms: started.elapsed().as_millis() as u64,
+        partial: session.is_partial(),
         data: None,
     };
     let latest_text = serde_json::to_vec_pretty(&meta).expect("serializable");

@@ -38,7 +38,7 @@ pub enum RunError {
     NotMined { lake: String, jobs: String },
     /// Mined results that describe another lake version than the one read.
     #[error(
-        "{lake}: mined results are not of the lake's version {version}: {jobs}; run `tapeout mine --lake {lake}` (or `tapeout run`) first"
+        "{lake}: mined results are not of the lake's version {version}, whole: {jobs}; run `tapeout mine --lake {lake}` (or `tapeout run`) first"
     )]
     StaleResults { lake: String, version: u64, jobs: String },
     /// The report stored in a lake is of an older lake version.

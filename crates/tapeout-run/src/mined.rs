@@ -27,7 +27,7 @@ pub(crate) async fn json_rows(session: &LakeSession, sql: &str) -> Result<Vec<Ma
 
 /// Reads every table of [`Mined::tables`]. Fails when the lake was not mined, when a result
 /// was mined from another lake version than the session's (a stale result would describe a
-/// lake without its newest inputs), and when a mined table lacks a column the recommender
+/// lake without its newest inputs) or from a partial read (`--allow-partial`), and when a mined table lacks a column the recommender
 /// reads (naming job and column).
 pub async fn read_mined(session: &LakeSession) -> Result<Mined, RunError> {
     let names = session.table_names();
@@ -41,6 +41,7 @@ pub async fn read_mined(session: &LakeSession) -> Result<Mined, RunError> {
     let stale: Vec<String> = tables
         .iter()
         .filter_map(|(job, _)| match read_latest(&session.lake().join(MINED_DIR).join(job)) {
+            Some(meta) if meta.partial => Some(format!("{job} (mined from a partial read, --allow-partial)")),
             Some(meta) if meta.lake_version == version => None,
             Some(meta) => Some(format!("{job} (lake version {})", meta.lake_version)),
             None => Some(format!("{job} (no result metadata)")),

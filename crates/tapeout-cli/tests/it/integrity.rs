@@ -140,9 +140,19 @@ fn a_missing_data_file_is_refused_unless_partial() {
     assert_eq!(stdout(&o), format!("count(*)\n{}\n", SAMPLE_ROWS - rows));
     assert!(stderr(&o).contains(&format!("PARTIAL READ (--allow-partial): version 7 is incomplete, answers omit what is missing: data file {rel} is missing")), "{}", text(&o));
 
-    let o = tapeout(&["mine", "--lake", l, "--allow-partial", "--jobs", "request_arrivals"]);
+    let o = tapeout(&["mine", "--lake", l, "--allow-partial"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(stderr(&o).contains("PARTIAL READ"), "{}", text(&o));
+    // Results of a partial read say so, and the recommender refuses them even when partial
+    // reads are allowed: its figures would look whole.
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lake.join("_mined/request_token_stats/latest.json")).unwrap()).unwrap();
+    assert_eq!(meta["partial"], true);
+    let out_dir = lake.parent().unwrap().join("rec");
+    let o = tapeout(&["recommend", "--lake", l, "--allow-partial", "--out", out_dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(stderr(&o).contains("request_token_stats (mined from a partial read, --allow-partial)"), "{}", text(&o));
+    assert!(!out_dir.join("recommendations.json").exists());
 
     // A committed file of another size is shown to no query, and named.
     let (_tmp2, lake2) = sample_lake();
