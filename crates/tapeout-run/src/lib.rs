@@ -69,6 +69,9 @@ pub enum RunError {
     /// Reading or writing a file failed.
     #[error("{what} {}", path.display())]
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    /// A query's rows could not be decoded (a bug: the engine's JSON writer and serde disagree).
+    #[error("query `{query}` gave unreadable rows: {message}")]
+    Rows { query: String, message: String },
     /// `tapeout report` on a lake without a stored report.
     #[error("{}: no report stored in this lake; run `tapeout run` (which stores one) first", path.display())]
     NoStoredReport { path: PathBuf, source: std::io::Error },

@@ -22,7 +22,7 @@ pub(crate) async fn json_rows(session: &LakeSession, sql: &str) -> Result<Vec<Ma
     if bytes.is_empty() {
         return Ok(vec![]);
     }
-    serde_json::from_slice(&bytes).map_err(|e| RunError::Settings(format!("query `{sql}` gave unreadable rows: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| RunError::Rows { query: sql.to_string(), message: e.to_string() })
 }
 
 /// Reads every table of [`Mined::tables`]. Fails when the lake was not mined, when a result
