@@ -567,7 +567,10 @@ fn write_marker(lake: &Path, upgraded: bool) -> Result<(), LakeError> {
         upgraded,
     };
     let path = lake.join(LAKE_MARKER);
-    let tmp = lake.join(format!(".{LAKE_MARKER}.{}.tmp", std::process::id()));
+    // Unique per call: writers in one process (threads, tasks) must not share a temporary file.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = lake.join(format!(".{LAKE_MARKER}.{}-{seq}.tmp", std::process::id()));
     let mut body = serde_json::to_vec_pretty(&marker).expect("marker serializes");
     body.push(b'\n');
     fs::write(&tmp, &body).map_err(|e| LakeError::io(&tmp, e))?;
@@ -587,6 +590,22 @@ fn write_marker(lake: &Path, upgraded: bool) -> Result<(), LakeError> {
 /// - Otherwise, a directory with any content is refused ([`LakeError::NotALake`]); an empty or
 ///   absent one is a new lake, whose marker a writer (`create`) writes.
 pub fn check_marker(lake: &Path, create: bool) -> Result<MarkerState, LakeError> {
+    // A folder holding only a marker (or its temporary file) is a lake another writer is
+    // creating right now: its marker was not there when read, but is by the listing. Look again.
+    for _ in 0..200 {
+        match check_marker_once(lake, create)? {
+            None => std::thread::sleep(std::time::Duration::from_millis(10)),
+            Some(state) => return Ok(state),
+        }
+    }
+    Err(LakeError::NotALake {
+        lake: lake.to_path_buf(),
+        why: format!("its {LAKE_MARKER} is still being written after 2 s"),
+    })
+}
+
+/// One look at `lake`; `None` when another writer is creating its marker.
+fn check_marker_once(lake: &Path, create: bool) -> Result<Option<MarkerState>, LakeError> {
     let path = lake.join(LAKE_MARKER);
     match fs::read(&path) {
         Ok(bytes) => {
@@ -600,7 +619,7 @@ pub fn check_marker(lake: &Path, create: bool) -> Result<MarkerState, LakeError>
                     why: format!("lake format {} is newer than this tapeout reads ({LAKE_FORMAT})", m.format),
                 });
             }
-            return Ok(MarkerState::Marked);
+            return Ok(Some(MarkerState::Marked));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(LakeError::io(&path, e)),
@@ -616,13 +635,17 @@ pub fn check_marker(lake: &Path, create: bool) -> Result<MarkerState, LakeError>
             }
             Err(e) => return Err(e),
         }
-        return Ok(MarkerState::Upgraded);
+        return Ok(Some(MarkerState::Upgraded));
     }
     let content: Vec<String> = match fs::read_dir(lake) {
         Ok(rd) => rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(LakeError::io(lake, e)),
     };
+    let being_created = |n: &String| n == LAKE_MARKER || n.starts_with(&format!(".{LAKE_MARKER}."));
+    if !content.is_empty() && content.iter().all(being_created) {
+        return Ok(None);
+    }
     if !content.is_empty() {
         let mut names = content;
         names.sort();
@@ -637,9 +660,9 @@ pub fn check_marker(lake: &Path, create: bool) -> Result<MarkerState, LakeError>
         });
     }
     if !create {
-        return Ok(MarkerState::Empty);
+        return Ok(Some(MarkerState::Empty));
     }
     fs::create_dir_all(lake).map_err(|e| LakeError::io(lake, e))?;
     write_marker(lake, false)?;
-    Ok(MarkerState::Created)
+    Ok(Some(MarkerState::Created))
 }

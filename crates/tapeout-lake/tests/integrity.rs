@@ -102,3 +102,19 @@ fn only_names_tapeout_writes_are_its_own() {
         assert_eq!(tapeout_file(foreign), None, "{foreign}");
     }
 }
+
+/// Writers creating the same new lake at once all see a lake: one's marker appearing between
+/// another's read of it and its listing of the folder is not "a folder that is not a lake".
+#[test]
+fn writers_creating_one_lake_at_once_all_succeed() {
+    for _ in 0..50 {
+        let tmp = tempfile::tempdir().unwrap();
+        let lake = tmp.path().join("lake");
+        let states: Vec<MarkerState> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8).map(|_| s.spawn(|| manifest::check_marker(&lake, true))).collect();
+            handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
+        });
+        assert!(states.iter().all(|m| matches!(m, MarkerState::Created | MarkerState::Marked)), "{states:?}");
+        assert_eq!(manifest::check_marker(&lake, false).unwrap(), MarkerState::Marked);
+    }
+}
