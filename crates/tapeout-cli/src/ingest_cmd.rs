@@ -41,6 +41,20 @@ pub struct IngestArgs {
     /// and an input that still goes over is rejected (nothing of it committed) with a message.
     #[arg(long, value_parser = crate::sql_cmd::parse_size, value_name = "SIZE")]
     pub memory_limit: Option<usize>,
+    /// Seconds an uncompressed file that does not end with a newline must have been unchanged
+    /// before its last line lands; until then that line is reported as pending and the rest of
+    /// the file lands. If the file grows after the line landed, its whole content lands again
+    /// and replaces the earlier ingest, so a line is never counted twice.
+    #[arg(long, value_name = "SECS", default_value_t = tapeout_lake::ingest::DEFAULT_SETTLE.as_secs_f64())]
+    pub settle: f64,
+    /// The inputs are complete: land a last line without a newline now (same as --settle 0).
+    #[arg(long = "final")]
+    pub final_: bool,
+    /// A path whose bytes changed in place since its last ingest (rewritten, truncated; not
+    /// just appended to): `replace` lands the new version and removes the earlier one in one
+    /// commit; `keep` lands it beside the earlier one; `refuse` rejects it (exit 3).
+    #[arg(long, value_name = "POLICY", default_value = "replace", value_parser = ["replace", "keep", "refuse"])]
+    pub on_change: String,
 }
 
 /// Parses `--time-origin`: a date, or a date-time as the Azure traces write them.
@@ -60,6 +74,11 @@ pub async fn run(args: IngestArgs, quiet: bool) -> anyhow::Result<u8> {
             None => bail!("--format `{f}`: unknown format; known: {}", SourceFormat::ALL.map(|f| f.id()).join(", ")),
         },
     };
+    if !(args.settle.is_finite() && args.settle >= 0.0) {
+        bail!("--settle {}: expected a number of seconds, 0 or more", args.settle);
+    }
+    let settle = (!args.final_ && args.settle > 0.0).then(|| std::time::Duration::from_secs_f64(args.settle));
+    let on_change = tapeout_lake::ingest::OnChange::from_id(&args.on_change).expect("clap checked the value");
     let bar = IngestBar::new(quiet || args.json);
     let opts = IngestOptions {
         format,
@@ -68,6 +87,8 @@ pub async fn run(args: IngestArgs, quiet: bool) -> anyhow::Result<u8> {
         jobs: args.jobs.max(1),
         wait_for_lock: !args.no_wait,
         progress: Some(bar.clone()),
+        settle,
+        on_change,
         ..IngestOptions::default()
     };
     let opts = match args.memory_limit {
@@ -113,6 +134,7 @@ fn print_human(s: &IngestSummary) {
         match r.status {
             InputStatus::Rejected => eprintln!("rejected  {}: {}", r.path, r.reason.as_deref().unwrap_or("")),
             InputStatus::Skipped => eprintln!("skipped   {}: {}", r.path, r.reason.as_deref().unwrap_or("")),
+            InputStatus::Pending => eprintln!("pending   {}: {}", r.path, r.reason.as_deref().unwrap_or("")),
             InputStatus::Ingested | InputStatus::Appended | InputStatus::Replaced => {
                 let verb = match r.status {
                     InputStatus::Appended => "appended",
@@ -136,11 +158,19 @@ fn print_human(s: &IngestSummary) {
                 if let Some(t) = &r.truncated {
                     eprintln!("          warning: {t}");
                 }
+                if let Some(p) = &r.pending {
+                    eprintln!(
+                        "          pending: last line ({} bytes) not landed yet: the file changed {:.0} s ago; it \
+                         lands once unchanged for {:.0} s, or with --final",
+                        p.bytes, p.unchanged_for_seconds, p.settle_seconds
+                    );
+                }
             }
         }
     }
+    let pending = if s.pending > 0 { format!(", {} with a last line pending", s.pending) } else { String::new() };
     println!(
-        "{} inputs: {} rows landed, {} quarantined, {} skipped, {} rejected; {} files; lake version {}; {:.2} s",
+        "{} inputs: {} rows landed, {} quarantined, {} skipped, {} rejected{pending}; {} files; lake version {}; {:.2} s",
         s.inputs, s.rows, s.quarantined, s.skipped, s.rejected, s.outputs, s.manifest_version, s.seconds
     );
     if s.inputs == 0 {

@@ -56,7 +56,7 @@ pub fn publish_then(files: &[StagedFile], commit: impl FnOnce() -> Result<u64, L
     if r.is_err() {
         discard(files);
         for f in files {
-            let _ = fs::remove_file(&f.final_path);
+            let _ = crate::fault::remove_file(&f.final_path);
         }
     }
     r
@@ -68,7 +68,7 @@ pub fn remove_replaced<'p>(lake: &Path, paths: impl IntoIterator<Item = &'p str>
     let mut removed = 0;
     for rel in paths {
         let p = lake.join(rel);
-        match fs::remove_file(&p) {
+        match crate::fault::remove_file(&p) {
             Ok(()) => removed += 1,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(LakeError::io(&p, e)),
@@ -122,7 +122,10 @@ fn is_data_name(name: &str) -> bool {
 pub fn tapeout_file(rel: &str) -> Option<TapeoutFile> {
     let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
     if dir == MANIFEST_DIR {
-        return if crate::manifest::commit_version(name).is_some() || name == "lock" {
+        return if crate::manifest::commit_version(name).is_some()
+            || name == "lock"
+            || name == crate::manifest::LATEST_HINT
+        {
             Some(TapeoutFile::Manifest)
         } else if name.starts_with('.') && name.ends_with(".json.tmp") {
             Some(TapeoutFile::Temp)
@@ -183,6 +186,10 @@ pub fn remove_leftovers(lake: &Path, snapshot: &Snapshot) -> Result<Leftovers, L
 /// [`Leftovers::kept`]. Files whose names tapeout does not write are never removed: they are
 /// listed in [`Leftovers::foreign`] and logged.
 pub fn remove_leftovers_with(lake: &Path, snapshot: &Snapshot, orphans: bool) -> Result<Leftovers, LakeError> {
+    if orphans {
+        // A crash between a commit and its hint left the hint behind: bring it up to date.
+        crate::manifest::refresh_latest_hint(lake, snapshot.version);
+    }
     let committed: HashSet<&str> = snapshot.files().map(|f| f.path.as_str()).collect();
     let mut report = Leftovers::default();
     for rel in lake_files(lake)? {
@@ -197,7 +204,7 @@ pub fn remove_leftovers_with(lake: &Path, snapshot: &Snapshot, orphans: bool) ->
             report.kept.push(rel);
         } else if is_tmp || is_orphan {
             let p = lake.join(&rel);
-            fs::remove_file(&p).map_err(|e| LakeError::io(&p, e))?;
+            crate::fault::remove_file(&p).map_err(|e| LakeError::io(&p, e))?;
             tracing::info!(file = %rel, "removed leftover of an interrupted run");
             if is_tmp { report.temp_files.push(rel) } else { report.orphans.push(rel) }
         }

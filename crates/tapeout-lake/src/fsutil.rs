@@ -14,7 +14,7 @@ pub fn sync_dir(dir: &Path) {
 
 /// A `Write` that hashes (BLAKE3) and counts what passes through, over a buffered file.
 pub struct HashingFile {
-    inner: io::BufWriter<fs::File>,
+    inner: io::BufWriter<crate::fault::StepFile>,
     hasher: blake3::Hasher,
     bytes: u64,
 }
@@ -23,7 +23,7 @@ impl HashingFile {
     /// Creates (truncating) `path`.
     pub fn create(path: &Path) -> io::Result<Self> {
         Ok(HashingFile {
-            inner: io::BufWriter::with_capacity(1 << 20, fs::File::create(path)?),
+            inner: io::BufWriter::with_capacity(1 << 20, crate::fault::create(path)?),
             hasher: blake3::Hasher::new(),
             bytes: 0,
         })

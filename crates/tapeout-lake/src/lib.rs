@@ -50,6 +50,7 @@ pub mod forget;
 pub mod ingest;
 // The transaction layer and the layers under it.
 pub mod commit;
+pub mod fault;
 pub mod fsutil;
 pub mod lock;
 pub mod manifest;

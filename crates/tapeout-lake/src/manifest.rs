@@ -377,7 +377,8 @@ pub struct Replay {
 /// or an `at` newer than the newest commit.
 pub fn replay(lake: &Path, at: Option<u64>) -> Result<Replay, LakeError> {
     let present = commit_versions(lake)?;
-    let newest = present.last().copied().unwrap_or(0);
+    // A newest commit deleted or lost shows as missing thanks to the hint.
+    let newest = present.last().copied().unwrap_or(0).max(latest_hint(lake).unwrap_or(0));
     let target = match at {
         Some(a) if a > newest => {
             return Err(LakeError::Manifest {
@@ -480,7 +481,7 @@ pub fn commit(
     remove: Vec<String>,
 ) -> Result<u64, LakeError> {
     let dir = lake.join(MANIFEST_DIR);
-    fs::create_dir_all(&dir).map_err(|e| LakeError::io(&dir, e))?;
+    crate::fault::create_dir_all(&dir).map_err(|e| LakeError::io(&dir, e))?;
     let shares_files = add.iter().flat_map(|i| &i.outputs).any(|o| o.row_offset.is_some());
     let c = Commit {
         format: if shares_files { 2 } else { 1 },
@@ -495,16 +496,17 @@ pub fn commit(
     let tmp = dir.join(format!(".{expected_version:020}.{}.json.tmp", std::process::id()));
     let body = seal(serde_json::to_vec_pretty(&c).expect("commit serializes"));
     {
-        let mut f = fs::File::create(&tmp).map_err(|e| LakeError::io(&tmp, e))?;
+        let mut f = crate::fault::create(&tmp).map_err(|e| LakeError::io(&tmp, e))?;
         f.write_all(&body).map_err(|e| LakeError::io(&tmp, e))?;
         f.sync_all().map_err(|e| LakeError::io(&tmp, e))?;
     }
     let target = commit_path(lake, expected_version);
-    let linked = fs::hard_link(&tmp, &target);
-    let _ = fs::remove_file(&tmp);
+    let linked = crate::fault::hard_link(&tmp, &target);
+    let _ = crate::fault::remove_file(&tmp);
     match linked {
         Ok(()) => {
             crate::fsutil::sync_dir(&dir);
+            write_latest_hint(&dir, expected_version);
             Ok(expected_version)
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -512,6 +514,39 @@ pub fn commit(
         }
         Err(e) => Err(LakeError::io(&target, e)),
     }
+}
+
+/// `_manifest/latest`: the newest version committed, rewritten after every commit. The commit
+/// log alone cannot tell a deleted newest commit from one never written; with the hint, a
+/// reader sees versions up to it as missing ([`replay`]). It is only a lower bound (a crash
+/// between a commit and its hint leaves it one behind), so it never hides a commit. To roll a
+/// lake back by deleting its newest commits on purpose, delete this file too.
+pub const LATEST_HINT: &str = "latest";
+
+/// Writes [`LATEST_HINT`] (best effort: without it, only the hint's protection is lost).
+fn write_latest_hint(dir: &Path, version: u64) {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{LATEST_HINT}.{}-{seq}.json.tmp", std::process::id()));
+    let written = crate::fault::write(&tmp, format!("{version}\n").as_bytes())
+        .and_then(|()| crate::fault::rename(&tmp, &dir.join(LATEST_HINT)));
+    if let Err(e) = written {
+        let _ = crate::fault::remove_file(&tmp);
+        tracing::warn!("{}: could not record the newest version ({version}): {e}", dir.display());
+    }
+}
+
+/// Rewrites [`LATEST_HINT`] when it is behind `version` (the newest of a whole commit log),
+/// as a writer does under the lock before it changes anything.
+pub fn refresh_latest_hint(lake: &Path, version: u64) {
+    if version > 0 && latest_hint(lake).is_none_or(|h| h < version) {
+        write_latest_hint(&lake.join(MANIFEST_DIR), version);
+    }
+}
+
+/// The version [`LATEST_HINT`] records, if it is there and readable.
+fn latest_hint(lake: &Path) -> Option<u64> {
+    fs::read_to_string(lake.join(MANIFEST_DIR).join(LATEST_HINT)).ok()?.trim().parse().ok()
 }
 
 /// The file that marks a directory as a tapeout lake, at the lake's root.
@@ -549,7 +584,10 @@ pub enum MarkerState {
 
 /// Names tapeout writes in `_manifest/`: commits, the lock and commit temporary files.
 fn manifest_entry_is_ours(name: &str) -> bool {
-    commit_version(name).is_some() || name == "lock" || name.starts_with('.') && name.ends_with(".json.tmp")
+    commit_version(name).is_some()
+        || name == "lock"
+        || name == LATEST_HINT
+        || name.starts_with('.') && name.ends_with(".json.tmp")
 }
 
 /// Whether `lake/_manifest/` is a directory holding only files tapeout writes there.
@@ -573,9 +611,9 @@ fn write_marker(lake: &Path, upgraded: bool) -> Result<(), LakeError> {
     let tmp = lake.join(format!(".{LAKE_MARKER}.{}-{seq}.tmp", std::process::id()));
     let mut body = serde_json::to_vec_pretty(&marker).expect("marker serializes");
     body.push(b'\n');
-    fs::write(&tmp, &body).map_err(|e| LakeError::io(&tmp, e))?;
-    fs::rename(&tmp, &path).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
+    crate::fault::write(&tmp, &body).map_err(|e| LakeError::io(&tmp, e))?;
+    crate::fault::rename(&tmp, &path).map_err(|e| {
+        let _ = crate::fault::remove_file(&tmp);
         LakeError::io(&path, e)
     })?;
     crate::fsutil::sync_dir(lake);
@@ -590,22 +628,6 @@ fn write_marker(lake: &Path, upgraded: bool) -> Result<(), LakeError> {
 /// - Otherwise, a directory with any content is refused ([`LakeError::NotALake`]); an empty or
 ///   absent one is a new lake, whose marker a writer (`create`) writes.
 pub fn check_marker(lake: &Path, create: bool) -> Result<MarkerState, LakeError> {
-    // A folder holding only a marker (or its temporary file) is a lake another writer is
-    // creating right now: its marker was not there when read, but is by the listing. Look again.
-    for _ in 0..200 {
-        match check_marker_once(lake, create)? {
-            None => std::thread::sleep(std::time::Duration::from_millis(10)),
-            Some(state) => return Ok(state),
-        }
-    }
-    Err(LakeError::NotALake {
-        lake: lake.to_path_buf(),
-        why: format!("its {LAKE_MARKER} is still being written after 2 s"),
-    })
-}
-
-/// One look at `lake`; `None` when another writer is creating its marker.
-fn check_marker_once(lake: &Path, create: bool) -> Result<Option<MarkerState>, LakeError> {
     let path = lake.join(LAKE_MARKER);
     match fs::read(&path) {
         Ok(bytes) => {
@@ -619,7 +641,7 @@ fn check_marker_once(lake: &Path, create: bool) -> Result<Option<MarkerState>, L
                     why: format!("lake format {} is newer than this tapeout reads ({LAKE_FORMAT})", m.format),
                 });
             }
-            return Ok(Some(MarkerState::Marked));
+            return Ok(MarkerState::Marked);
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(LakeError::io(&path, e)),
@@ -635,16 +657,28 @@ fn check_marker_once(lake: &Path, create: bool) -> Result<Option<MarkerState>, L
             }
             Err(e) => return Err(e),
         }
-        return Ok(Some(MarkerState::Upgraded));
+        return Ok(MarkerState::Upgraded);
     }
     let content: Vec<String> = match fs::read_dir(lake) {
         Ok(rd) => rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(LakeError::io(lake, e)),
     };
-    let being_created = |n: &String| n == LAKE_MARKER || n.starts_with(&format!(".{LAKE_MARKER}."));
+    if content.iter().any(|n| n == LAKE_MARKER) && fs::metadata(&path).is_ok() {
+        // Another writer created the lake between our read of the marker and the listing.
+        return check_marker(lake, create);
+    }
+    let being_created = |n: &String| n.starts_with(&format!(".{LAKE_MARKER}."));
     if !content.is_empty() && content.iter().all(being_created) {
-        return Ok(None);
+        if create {
+            // Another writer is creating it, or one crashed while it did (leaving its temporary
+            // file): either way the same marker, written atomically, makes it a lake.
+            write_marker(lake, false)?;
+            return Ok(MarkerState::Created);
+        }
+        // A reader: whether a writer is creating the lake right now or died doing so, the lake
+        // holds nothing yet (its marker comes before any data).
+        return Ok(MarkerState::Empty);
     }
     if !content.is_empty() {
         let mut names = content;
@@ -660,9 +694,9 @@ fn check_marker_once(lake: &Path, create: bool) -> Result<Option<MarkerState>, L
         });
     }
     if !create {
-        return Ok(Some(MarkerState::Empty));
+        return Ok(MarkerState::Empty);
     }
-    fs::create_dir_all(lake).map_err(|e| LakeError::io(lake, e))?;
+    crate::fault::create_dir_all(lake).map_err(|e| LakeError::io(lake, e))?;
     write_marker(lake, false)?;
-    Ok(Some(MarkerState::Created))
+    Ok(MarkerState::Created)
 }

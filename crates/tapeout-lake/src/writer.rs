@@ -210,7 +210,7 @@ impl TableWriter {
         if p.open.is_none() {
             self.close_least_recent(MAX_OPEN_FILES - 1)?;
             let dir = self.lake.join(&self.table.location).join(partition);
-            fs::create_dir_all(&dir).map_err(|e| LakeError::io(&dir, e))?;
+            crate::fault::create_dir_all(&dir).map_err(|e| LakeError::io(&dir, e))?;
             let name = format!("part-{}-{:04}.parquet", self.tag, self.seq);
             self.seq += 1;
             let tmp = dir.join(format!(".{name}.tmp"));
@@ -336,7 +336,7 @@ pub fn name_after_input(files: &mut [StagedFile], staging_tag: &str, input_tag: 
 /// Renames staged files to their final names and syncs their directories.
 pub fn publish(files: &[StagedFile]) -> Result<(), LakeError> {
     for f in files {
-        fs::rename(&f.tmp, &f.final_path).map_err(|e| LakeError::io(&f.final_path, e))?;
+        crate::fault::rename(&f.tmp, &f.final_path).map_err(|e| LakeError::io(&f.final_path, e))?;
     }
     let mut dirs: Vec<&Path> = files.iter().filter_map(|f| f.final_path.parent()).collect();
     dirs.sort();
@@ -350,7 +350,7 @@ pub fn publish(files: &[StagedFile]) -> Result<(), LakeError> {
 /// Removes staged files that will not be published (best effort).
 pub fn discard(files: &[StagedFile]) {
     for f in files {
-        let _ = fs::remove_file(&f.tmp);
+        let _ = crate::fault::remove_file(&f.tmp);
     }
 }
 
@@ -427,7 +427,7 @@ pub(crate) fn write_pieces(
         Ok(done) => done,
         Err(e) => {
             drop(writer);
-            let _ = fs::remove_file(&tmp);
+            let _ = crate::fault::remove_file(&tmp);
             return Err(e);
         }
     };

@@ -13,9 +13,13 @@ use tapeout_lake::repair::{check, forget};
 use tapeout_lake::{IngestOptions, IngestSummary, ingest, load_snapshot};
 
 fn run(lake: &Path, inputs: &[PathBuf]) -> IngestSummary {
+    run_with(lake, inputs, IngestOptions::default())
+}
+
+fn run_with(lake: &Path, inputs: &[PathBuf], opts: IngestOptions) -> IngestSummary {
     let args: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    rt.block_on(ingest(lake, &args, IngestOptions::default())).unwrap()
+    rt.block_on(ingest(lake, &args, opts)).unwrap()
 }
 
 /// An Azure 2023 code trace: `rows` records on 2023-11-16 from second `start`, input tokens
@@ -170,12 +174,13 @@ fn a_grown_input_in_a_compacted_file_is_replaced_exactly() {
     let lake = tmp.path().join("lake");
     let steady = tmp.path().join("steady_code.csv");
     std::fs::write(&steady, azure_csv(25, 0, 500)).unwrap();
-    // A live file read mid-line: 5 whole records and a cut 6th (quarantined).
+    // A live file read mid-line with --final (no settle time): 5 whole records and a cut 6th
+    // (quarantined).
     let live = tmp.path().join("live_code.csv");
     let full = azure_csv(9, 1000, 700);
     let cut = full.match_indices('\n').nth(5).unwrap().0 + 1 + 20;
     std::fs::write(&live, &full[..cut]).unwrap();
-    let first = run(&lake, &[steady.clone(), live.clone()]);
+    let first = run_with(&lake, &[steady.clone(), live.clone()], IngestOptions { settle: None, ..Default::default() });
     assert_eq!((first.rows, first.quarantined), (30, 1));
     let r = compact(&lake, &CompactOptions { tables: vec!["requests".into()], ..small() }).unwrap();
     assert_eq!((r.files_before, r.files_after), (3, 2), "the quarantine file is not a requests file");

@@ -18,8 +18,13 @@ fn run_with(lake: &Path, input: &Path, opts: IngestOptions) -> IngestSummary {
     rt.block_on(ingest(lake, &args, opts)).unwrap()
 }
 
+/// These inputs are whole files, some without a final newline: no settle time (`--final`).
+fn complete() -> IngestOptions {
+    IngestOptions { settle: None, ..IngestOptions::default() }
+}
+
 fn tiny_chunks() -> IngestOptions {
-    IngestOptions { chunk_bytes: 64, parse_threads: 3, ..IngestOptions::default() }
+    IngestOptions { chunk_bytes: 64, parse_threads: 3, ..complete() }
 }
 
 /// Ingests `csv` (as file `file`) into a lake with one chunk and into one with 64-byte chunks;
@@ -28,7 +33,7 @@ fn each_chunking(csv: &str, file: &str, mut check: impl FnMut(&str, &Path, &Inge
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join(file);
     std::fs::write(&input, csv).unwrap();
-    for (name, opts) in [("one", IngestOptions::default()), ("tiny", tiny_chunks())] {
+    for (name, opts) in [("one", complete()), ("tiny", tiny_chunks())] {
         let lake = tmp.path().join(name);
         let s = run_with(&lake, &input, opts);
         check(name, &lake, &s);

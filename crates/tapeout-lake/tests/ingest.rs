@@ -285,27 +285,153 @@ fn a_grown_file_ingests_only_the_appended_records() {
     assert_eq!(run(&lake, &[&path]).rows, 0);
 }
 
+/// No settle time: a last line without a newline lands at once (`--final`).
+fn final_opts() -> IngestOptions {
+    IngestOptions { settle: None, ..IngestOptions::default() }
+}
+
+/// The sorted (line, input_tokens) pairs of the lake's requests.
+fn line_tokens(lake: &Path) -> Vec<(i64, i64)> {
+    let b = read_table(lake, "requests");
+    let mut got: Vec<(i64, i64)> = col_i64(&b, "line").into_iter().zip(col_i64(&b, "input_tokens")).collect();
+    got.sort();
+    got
+}
+
 #[test]
-fn a_file_read_mid_line_is_replaced_whole_when_it_grows() {
+fn a_file_read_mid_line_with_final_is_replaced_whole_when_it_grows() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = tmp.path().join("lake");
     let path = tmp.path().join("live_code.csv");
     let all = azure_csv(6, 0);
     // The writer had written 3 records and half of the 4th ("…,103,4" cut to "…,10"), which
-    // is quarantined (2 fields); the grown file replaces rows and quarantine record alike.
+    // is quarantined (2 fields) under --final; the grown file replaces rows and quarantine alike.
     let cut = all.match_indices('\n').nth(3).unwrap().0 + 1 + 30;
     std::fs::write(&path, &all[..cut]).unwrap();
-    let first = run(&lake, &[&path]);
-    assert_eq!((first.rows, first.quarantined), (3, 1), "{first:#?}");
+    let first = run_with(&lake, &[&path], final_opts());
+    assert_eq!((first.rows, first.quarantined, first.pending), (3, 1, 0), "{first:#?}");
     std::fs::write(&path, &all).unwrap();
     let s = run(&lake, &[&path]);
     assert_eq!((s.details[0].status, s.rows), (InputStatus::Replaced, 6), "{s:#?}");
-    let b = read_table(&lake, "requests");
-    let mut got: Vec<(i64, i64)> = col_i64(&b, "line").into_iter().zip(col_i64(&b, "input_tokens")).collect();
-    got.sort();
-    assert_eq!(got, (0..6).map(|i| (i + 2, 100 + i)).collect::<Vec<_>>());
+    assert_eq!(s.details[0].replaced_because, Some(tapeout_lake::ingest::ReplaceCause::GrownMidLine));
+    assert_eq!(line_tokens(&lake), (0..6).map(|i| (i + 2, 100 + i)).collect::<Vec<_>>());
     assert_eq!(load_snapshot(&lake, None).unwrap().inputs.len(), 1);
     assert!(read_table(&lake, "quarantine").is_empty());
+}
+
+/// Issue 20's live-log reproduction: ingested, caught mid-line (`…,10` of `…,103`), then
+/// completed. Before, the half line landed as a row and the third run left lines 2 and 3
+/// twice while `check` said healthy. Now the half line is pending until it is complete.
+#[test]
+fn a_live_log_caught_mid_line_lands_each_record_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let path = tmp.path().join("live_code.csv");
+    let all = azure_csv(6, 0);
+    let line_end = |n: usize| all.match_indices('\n').nth(n).unwrap().0 + 1;
+    std::fs::write(&path, &all[..line_end(2)]).unwrap(); // header + 2 records
+    assert_eq!(run(&lake, &[&path]).rows, 2);
+    let cut = line_end(2) + 30; // half of record 3: "2023-11-16 00:00:02.1234567,10"
+    std::fs::write(&path, &all[..cut]).unwrap();
+    let s = run(&lake, &[&path]);
+    assert_eq!((s.details[0].status, s.rows, s.pending), (InputStatus::Pending, 0, 1), "{s:#?}");
+    let tail = s.details[0].pending.clone().unwrap();
+    assert_eq!((tail.offset, tail.bytes), (line_end(2) as u64, 30));
+    assert_eq!(s.exit_code(), 0, "a pending line is not an error");
+    // Still pending, still nothing new: the run is idempotent.
+    assert_eq!(run(&lake, &[&path]).details[0].status, InputStatus::Pending);
+    std::fs::write(&path, &all[..line_end(4)]).unwrap(); // completed, and one more record
+    let s = run(&lake, &[&path]);
+    assert_eq!((s.details[0].status, s.rows, s.pending), (InputStatus::Appended, 2, 0), "{s:#?}");
+    assert_eq!(line_tokens(&lake), (0..4).map(|i| (i + 2, 100 + i)).collect::<Vec<_>>());
+    assert!(read_table(&lake, "quarantine").is_empty());
+    let c = tapeout_lake::repair::check(&lake).unwrap();
+    assert_eq!((c.rows, c.healthy()), (4, true));
+}
+
+#[test]
+fn a_last_line_without_newline_lands_once_the_file_has_settled_or_with_final() {
+    let tmp = tempfile::tempdir().unwrap();
+    let all = azure_csv(3, 0);
+    let body = all.strip_suffix('\n').unwrap(); // a finished file that ends without a newline
+    let path = tmp.path().join("done_code.csv");
+    std::fs::write(&path, body).unwrap();
+    // Just written: the last record waits for the settle time.
+    let lake = tmp.path().join("lake");
+    let s = run(&lake, &[&path]);
+    assert_eq!((s.rows, s.pending, s.details[0].status), (2, 1, InputStatus::Ingested), "{s:#?}");
+    // Unchanged for longer than the settle time: it lands, appended.
+    let f = std::fs::File::options().write(true).open(&path).unwrap();
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600)).unwrap();
+    let s = run(&lake, &[&path]);
+    assert_eq!((s.rows, s.pending, s.details[0].status), (1, 0, InputStatus::Appended), "{s:#?}");
+    assert_eq!(line_tokens(&lake), vec![(2, 100), (3, 101), (4, 102)]);
+    // --final lands it at once, whatever the file's age.
+    std::fs::write(&path, body).unwrap();
+    let lake2 = tmp.path().join("lake2");
+    let s = run_with(&lake2, &[&path], final_opts());
+    assert_eq!((s.rows, s.pending), (3, 0));
+    assert_eq!(line_tokens(&lake2), line_tokens(&lake));
+    // A compressed file is whole or broken, never pending.
+    let gz = tmp.path().join("done2_code.csv.gz");
+    let mut e = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
+    e.write_all(azure_csv(3, 100).strip_suffix('\n').unwrap().as_bytes()).unwrap();
+    e.finish().unwrap();
+    let s = run(&tmp.path().join("lake3"), &[&gz]);
+    assert_eq!((s.rows, s.pending), (3, 0), "{s:#?}");
+}
+
+/// Issue 20: a file truncated between runs (10 records, then its first 5) landed again as a new
+/// input: 15 rows for 10 lines. A changed path is a new version of it: `--on-change` decides.
+#[test]
+fn a_file_changed_in_place_is_replaced_kept_or_refused_as_asked() {
+    use tapeout_lake::ingest::{OnChange, ReplaceCause};
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("rotated_code.csv");
+    let all = azure_csv(10, 0);
+    let first5 = &all[..all.match_indices('\n').nth(5).unwrap().0 + 1];
+    let on = |c: OnChange| IngestOptions { on_change: c, ..IngestOptions::default() };
+
+    // Default (replace): the lake holds what the path holds now, in one commit.
+    let lake = tmp.path().join("replace");
+    std::fs::write(&path, &all).unwrap();
+    assert_eq!(run(&lake, &[&path]).rows, 10);
+    std::fs::write(&path, first5).unwrap();
+    let s = run(&lake, &[&path]);
+    assert_eq!((s.details[0].status, s.rows, s.manifest_version), (InputStatus::Replaced, 5, 2), "{s:#?}");
+    assert_eq!(s.details[0].replaced_because, Some(ReplaceCause::PathChanged));
+    assert_eq!(line_tokens(&lake), (0..5).map(|i| (i + 2, 100 + i)).collect::<Vec<_>>());
+    // Back to the full content (bytes the lake held before, under the old version): replaced again.
+    std::fs::write(&path, &all).unwrap();
+    let s = run(&lake, &[&path]);
+    assert_eq!(s.rows, 5, "the first 5 stay, 5 appended: {s:#?}");
+    assert_eq!(line_tokens(&lake), (0..10).map(|i| (i + 2, 100 + i)).collect::<Vec<_>>());
+    // Truncated back to bytes the lake holds as the first part of a longer version: replaced.
+    std::fs::write(&path, first5).unwrap();
+    let s = run(&lake, &[&path]);
+    assert_eq!((s.details[0].status, s.rows), (InputStatus::Replaced, 5), "{s:#?}");
+    assert_eq!(line_tokens(&lake), (0..5).map(|i| (i + 2, 100 + i)).collect::<Vec<_>>());
+    assert!(tapeout_lake::repair::check(&lake).unwrap().healthy());
+
+    // keep: both versions stay, and the summary says so.
+    let lake = tmp.path().join("keep");
+    std::fs::write(&path, &all).unwrap();
+    run(&lake, &[&path]);
+    std::fs::write(&path, first5).unwrap();
+    let s = run_with(&lake, &[&path], on(OnChange::Keep));
+    assert_eq!((s.details[0].status, s.rows), (InputStatus::Ingested, 5));
+    assert!(s.details[0].notes[0].contains("earlier version (10 rows) stays"), "{:?}", s.details[0].notes);
+    assert_eq!(line_tokens(&lake).len(), 15);
+
+    // refuse: rejected (exit 3 beside other inputs, 1 alone), the lake unchanged.
+    let lake = tmp.path().join("refuse");
+    std::fs::write(&path, &all).unwrap();
+    run(&lake, &[&path]);
+    std::fs::write(&path, first5).unwrap();
+    let s = run_with(&lake, &[&path], on(OnChange::Refuse));
+    assert_eq!((s.details[0].status, s.rows, s.exit_code()), (InputStatus::Rejected, 0, 1));
+    assert!(s.details[0].reason.as_deref().unwrap().contains("changed since it was ingested"), "{s:#?}");
+    assert_eq!(line_tokens(&lake).len(), 10);
 }
 
 #[test]

@@ -106,6 +106,13 @@ pub struct IngestTotals {
     pub rows: u64,
     pub quarantined: u64,
     pub rejected: usize,
+    /// Inputs whose last line is pending (still being written; lands on a later run).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pending: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl IngestTotals {
@@ -144,6 +151,7 @@ async fn ingest(plan: &Plan, observer: &dyn RunObserver) -> Result<IngestTotals,
         totals.rows += summary.rows;
         totals.quarantined += summary.quarantined;
         totals.rejected += summary.rejected;
+        totals.pending += summary.pending;
         for d in summary.details.iter().filter(|d| d.status == InputStatus::Rejected) {
             observer.note(Note::Rejected { path: &d.path, reason: d.reason.as_deref().unwrap_or_default() });
         }
@@ -174,7 +182,11 @@ pub async fn run_pipeline(
     let detail = format!(
         "{} inputs: {} rows landed, {} already in the lake, {} quarantined, {} rejected",
         totals.inputs, totals.rows, totals.skipped, totals.quarantined, totals.rejected
-    );
+    ) + &if totals.pending > 0 {
+        format!(", {} with a last line pending (still being written; it lands on a later run)", totals.pending)
+    } else {
+        String::new()
+    };
     finish(&mut stages, "ingest", started, detail);
     if exit == 1 {
         return Err(RunError::NothingToMine);

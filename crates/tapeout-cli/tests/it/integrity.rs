@@ -290,3 +290,66 @@ fn a_lake_made_before_markers_and_checksums_is_upgraded_once() {
     let o = tapeout(&["check", "--lake", l]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+/// Issue 20, point 1, through the CLI: a live log caught mid-line (its half line pending, said
+/// in the summary and `--json`), completed, then truncated in place (replaced by default,
+/// refused with `--on-change refuse`, exit 1).
+#[test]
+fn live_logs_land_each_record_once_and_changed_files_follow_on_change() {
+    let (tmp, lake) = temp_lake();
+    let lake_s = lake.to_str().unwrap();
+    let sample =
+        std::fs::read_to_string(repo().join("sample-traces/requests/AzureLLMInferenceTrace_code.csv")).unwrap();
+    let lines: Vec<&str> = sample.lines().collect();
+    let log = tmp.path().join("live_code.csv");
+    let log_s = log.to_str().unwrap();
+    let upto = |n: usize| lines[..n].iter().map(|l| format!("{l}\n")).collect::<String>();
+    std::fs::write(&log, upto(3)).unwrap(); // header + 2 records
+    assert_eq!(json(&tapeout(&["ingest", "--lake", lake_s, "--json", log_s]))["rows"], 2);
+    // The writer is half-way through record 3: "…,10" of "…,1038".
+    let half = &lines[3][..lines[3].len() - 2];
+    std::fs::write(&log, upto(3) + half).unwrap();
+    let o = tapeout(&["ingest", "--lake", lake_s, "--json", log_s]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let s = json(&o);
+    assert_eq!((s["rows"].as_u64(), s["pending"].as_u64()), (Some(0), Some(1)), "{s}");
+    assert_eq!(s["details"][0]["status"], "pending");
+    assert_eq!(s["details"][0]["pending"]["bytes"].as_u64(), Some(half.len() as u64));
+    let human = tapeout(&["ingest", "--lake", lake_s, log_s]);
+    assert!(
+        stderr(&human).contains("pending   ") && stdout(&human).contains("1 with a last line pending"),
+        "{}",
+        text(&human)
+    );
+    // Completed, with two more records: 3 appended, each record once.
+    std::fs::write(&log, upto(6)).unwrap();
+    assert_eq!(json(&tapeout(&["ingest", "--lake", lake_s, "--json", log_s]))["rows"], 3);
+    let sums =
+        |lake: &str| stdout(&sql_csv(lake, "select count(*), sum(input_tokens), sum(output_tokens) from requests"));
+    let expect = |n: usize| {
+        let recs: Vec<Vec<i64>> =
+            lines[1..n].iter().map(|l| l.split(',').skip(1).map(|v| v.parse().unwrap()).collect()).collect();
+        format!(
+            "count(*),sum(requests.input_tokens),sum(requests.output_tokens)\n{},{},{}\n",
+            recs.len(),
+            recs.iter().map(|r| r[0]).sum::<i64>(),
+            recs.iter().map(|r| r[1]).sum::<i64>()
+        )
+    };
+    assert_eq!(sums(lake_s), expect(6));
+    // Truncated in place to its first 2 records: refused on request (the lake unchanged)...
+    std::fs::write(&log, upto(3)).unwrap();
+    let o = tapeout(&["ingest", "--lake", lake_s, "--on-change", "refuse", log_s]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(stderr(&o).contains("changed since it was ingested"), "{}", text(&o));
+    assert_eq!(sums(lake_s), expect(6));
+    // ...and by default replaced: 2 rows for the 2 lines the file holds, not 7.
+    let o = tapeout(&["ingest", "--lake", lake_s, "--json", log_s]);
+    let s = json(&o);
+    assert_eq!(
+        (s["details"][0]["status"].as_str(), s["details"][0]["replaced_because"].as_str()),
+        (Some("replaced"), Some("path_changed"))
+    );
+    assert_eq!(sums(lake_s), expect(3));
+    assert!(stdout(&tapeout(&["check", "--lake", lake_s])).contains("healthy"));
+}

@@ -73,47 +73,78 @@ pub(super) fn with_parts(snapshot: &Snapshot, entry: &InputEntry) -> Vec<InputEn
     parts
 }
 
+/// Why an input replaces earlier inputs whole, in one commit (see [`Hashed::replaces`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplaceCause {
+    /// The file grew after an ingest that landed its last line without a newline (settled or
+    /// `--final`): that line may have been cut mid-write, so the whole file lands again.
+    GrownMidLine,
+    /// The same bytes were ingested under another format choice (`--format`, or detection).
+    FormatChoice,
+    /// The path holds other bytes than its last ingest, neither the same nor an extension
+    /// (rewritten, truncated, shrunk), and `--on-change replace` is in force.
+    PathChanged,
+}
+
 /// An input's identity: its raw bytes' hash, and the earlier input it extends, if any.
 pub(super) struct Hashed {
     pub(super) hash: String,
+    /// Bytes of the file that are this input: the whole file, or up to a pending last line.
     pub(super) size: u64,
     /// An earlier input from the same path whose bytes are a prefix of these.
     pub(super) extends: Option<InputEntry>,
-    /// An earlier ingest of these bytes (or of a prefix of them, from the same path) under
-    /// another format choice, with its parts ([`with_parts`]): the input lands whole and
-    /// replaces them. `extends` is then `None`.
-    pub(super) reformats: Vec<InputEntry>,
+    /// The latest earlier input from the same path that these bytes neither equal nor extend:
+    /// the file changed in place (see [`crate::ingest::OnChange`]).
+    pub(super) changed: Option<InputEntry>,
+    /// Earlier inputs this one replaces whole, in one commit, each with its parts
+    /// ([`with_parts`]), and why. `extends` is then `None`: the input lands entire.
+    pub(super) replaces: Vec<InputEntry>,
+    pub(super) cause: Option<ReplaceCause>,
 }
 
 impl Hashed {
+    /// An input not hashed yet (hashed on another thread while it is parsed).
+    pub(super) fn deferred(size: u64) -> Self {
+        Hashed { hash: String::new(), size, extends: None, changed: None, replaces: Vec::new(), cause: None }
+    }
+
     /// Lines already in the lake: the earlier input's, when it ended with a whole line.
     pub(super) fn skip_lines(&self) -> u64 {
         self.extends.as_ref().filter(|e| e.ends_with_newline).map_or(0, |e| e.lines)
     }
 
-    /// The earlier inputs this one replaces whole, in one commit: an ingest under another
-    /// format choice (`reformats`), or the input a grown file extends when its last line may
-    /// have been cut mid-write (its rows are dropped and the grown file lands entire).
-    pub(super) fn replaces(&self) -> Vec<InputEntry> {
-        match self.extends.as_ref().filter(|e| !e.ends_with_newline) {
-            Some(e) => vec![e.clone()],
-            None => self.reformats.clone(),
+    /// Replaces `earlier` and its parts whole, for `cause`; the input then lands entire.
+    pub(super) fn replace(&mut self, snapshot: &Snapshot, earlier: &InputEntry, cause: ReplaceCause) {
+        for e in with_parts(snapshot, earlier) {
+            if !self.replaces.iter().any(|r| r.input_hash == e.input_hash) {
+                self.replaces.push(e);
+            }
+        }
+        self.cause = self.cause.or(Some(cause));
+        self.extends = None;
+    }
+
+    /// A grown file whose earlier ingest ended without a newline lands entire, replacing
+    /// every part of the earlier ingest (that last line may have been cut mid-write).
+    pub(super) fn check_grown_mid_line(&mut self, snapshot: &Snapshot) {
+        if let Some(e) = self.extends.clone().filter(|e| !e.ends_with_newline) {
+            self.replace(snapshot, &e, ReplaceCause::GrownMidLine);
         }
     }
 
     /// Moves an earlier ingest made under another format choice than `forced` into
-    /// `reformats`: the input these bytes extend, or the committed input of these very bytes.
+    /// `replaces`: the input these bytes extend, or the committed input of these very bytes.
     pub(super) fn check_format_choice(&mut self, snapshot: &Snapshot, forced: Option<SourceFormat>) {
-        let earlier = self.extends.as_ref().or_else(|| snapshot.inputs.get(&self.hash));
+        let earlier = self.extends.as_ref().or_else(|| snapshot.inputs.get(&self.hash)).cloned();
         if let Some(e) = earlier.filter(|e| !same_format_choice(e, forced)) {
-            self.reformats = with_parts(snapshot, e);
-            self.extends = None;
+            self.replace(snapshot, &e, ReplaceCause::FormatChoice);
         }
     }
 }
 
-/// Fills `buf` as far as the file allows; returns the bytes read (0 at the end).
-fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+/// Fills `buf` as far as the reader allows; returns the bytes read (0 at the end).
+fn read_up_to(f: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match f.read(&mut buf[n..]) {
@@ -126,10 +157,73 @@ fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-pub(super) fn hash_input(path: &Path, snapshot: &Snapshot) -> std::io::Result<Hashed> {
+/// A last line held back: the file does not end with a newline and changed less than the
+/// settle time ago, so that line may still be being written.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PendingTail {
+    /// Byte offset of the pending line (the input is the bytes before it).
+    pub offset: u64,
+    /// Its length so far.
+    pub bytes: u64,
+    /// How long ago the file last changed.
+    pub unchanged_for_seconds: f64,
+    /// The settle time it must stay unchanged for before the line lands (`--settle`).
+    pub settle_seconds: f64,
+}
+
+/// How much of the file at `path` (`size` bytes) is an input now: all of it, unless it is an
+/// uncompressed file that does not end with a newline and changed less than `settle` ago;
+/// then everything before its last line, which is pending. `settle` `None` (`--final`):
+/// always all of it. A compressed file is complete or broken, never pending.
+pub(super) fn settled_extent(
+    path: &Path,
+    size: u64,
+    settle: Option<std::time::Duration>,
+) -> std::io::Result<(u64, Option<PendingTail>)> {
+    use std::io::{Seek, SeekFrom};
+    let Some(settle) = settle.filter(|s| !s.is_zero()) else { return Ok((size, None)) };
+    if size == 0 {
+        return Ok((0, None));
+    }
+    let mut f = std::fs::File::open(path)?;
+    let mut head = [0u8; 4];
+    let n = read_up_to(&mut f, &mut head)?;
+    if crate::source::sniff(&head[..n]) != crate::source::Compression::None {
+        return Ok((size, None));
+    }
+    let age = f.metadata()?.modified()?.elapsed().unwrap_or_default(); // a future mtime: just changed
+    if age >= settle {
+        return Ok((size, None));
+    }
+    let pending = |offset: u64| PendingTail {
+        offset,
+        bytes: size - offset,
+        unchanged_for_seconds: age.as_secs_f64(),
+        settle_seconds: settle.as_secs_f64(),
+    };
+    // The last newline, read backwards in blocks.
+    let mut buf = vec![0u8; 64 << 10];
+    let mut end = size;
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let want = (end - start) as usize;
+        f.seek(SeekFrom::Start(start))?;
+        let got = read_up_to(&mut f, &mut buf[..want])?;
+        if let Some(i) = memchr::memrchr(b'\n', &buf[..got]) {
+            let len = start + i as u64 + 1;
+            return Ok(if len == size { (size, None) } else { (len, Some(pending(len))) });
+        }
+        end = start;
+    }
+    Ok((0, Some(pending(0))))
+}
+
+/// Hashes the first `limit` bytes of the file at `path` and relates them to the latest earlier
+/// input from the same path: the same bytes, an extension of them, or a change.
+pub(super) fn hash_input(path: &Path, snapshot: &Snapshot, limit: u64) -> std::io::Result<Hashed> {
     let shown = path.display().to_string();
     let prior = snapshot.latest_for_path(&shown).cloned();
-    let mut f = std::fs::File::open(path)?;
+    let mut f = std::fs::File::open(path)?.take(limit);
     let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
@@ -146,12 +240,7 @@ pub(super) fn hash_input(path: &Path, snapshot: &Snapshot) -> std::io::Result<Ha
             }
             h.update_rayon(&big[..n]);
         }
-        return Ok(Hashed {
-            hash: h.finalize().to_hex().to_string(),
-            size: h.count(),
-            extends: None,
-            reformats: Vec::new(),
-        });
+        return Ok(Hashed { hash: h.finalize().to_hex().to_string(), ..Hashed::deferred(h.count()) });
     }
     loop {
         let want = match boundary {
@@ -175,15 +264,16 @@ pub(super) fn hash_input(path: &Path, snapshot: &Snapshot) -> std::io::Result<Ha
     if extends.as_ref().is_some_and(|e| e.size == size) {
         extends = None; // identical content: a plain duplicate
     }
-    Ok(Hashed { hash, size, extends, reformats: Vec::new() })
+    let changed = prior.filter(|p| extends.is_none() && p.input_hash != hash);
+    Ok(Hashed { hash, extends, changed, ..Hashed::deferred(size) })
 }
 
 /// Whether an input could already be in the lake: an input of the same size is (a possible
-/// duplicate), or a smaller one from the same path (a possible grown file). Only such inputs
+/// duplicate), or one from the same path (a possible grown or changed file). Only such inputs
 /// are hashed before they are parsed.
 pub(super) fn could_repeat(path: &Path, size: u64, snapshot: &Snapshot) -> bool {
     let shown = path.display().to_string();
-    snapshot.inputs.values().any(|e| e.size == size) || snapshot.latest_for_path(&shown).is_some_and(|e| e.size < size)
+    snapshot.inputs.values().any(|e| e.size == size) || snapshot.latest_for_path(&shown).is_some()
 }
 
 /// An input's raw-bytes hash, known already or being computed on another thread.

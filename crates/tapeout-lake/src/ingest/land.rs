@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::identity::{Hashed, LazyHash, format_choice, same_format_choice, with_parts};
+use super::identity::{Hashed, LazyHash, ReplaceCause, format_choice, same_format_choice, with_parts};
 use super::{InputReport, InputStatus, Shared, rejected, skipped};
 use crate::commit::{Release, publish_then, release};
 use crate::manifest::{self, InputEntry};
@@ -52,7 +52,8 @@ pub(super) fn commit_input(
         }
     };
     let forced = shared.opts.format;
-    let mut replaced = hashed.replaces();
+    let mut replaced = hashed.replaces.clone();
+    let mut cause = hashed.cause;
     // Files are named after the input's hash; when these same bytes replace their own earlier
     // ingest (another format choice), after the hash and the choice, so that the new files
     // never take the names of the old ones (deleted after the commit).
@@ -107,6 +108,7 @@ pub(super) fn commit_input(
             {
                 content_claim = Some(e.input_hash.clone());
                 replaced = with_parts(&shared.snapshot, e);
+                cause = Some(ReplaceCause::FormatChoice);
                 entry.extends = None;
                 content_first = None;
             }
@@ -124,7 +126,7 @@ pub(super) fn commit_input(
             }
             return report;
         }
-        let reformat = hashed.extends.is_none() && !replaced.is_empty();
+        let reformat = cause == Some(ReplaceCause::FormatChoice);
         if reformat && landed.rows == 0 && landed.quarantined > 0 && replaced.iter().any(|e| e.rows > 0) {
             // Never trade rows for a quarantine: the earlier ingest stays.
             drop(st);
@@ -177,21 +179,38 @@ pub(super) fn commit_input(
     }
     // The replaced inputs' files (their own, and shared ones rewritten above) are no longer
     // named by the manifest: delete them now rather than leave them for the next writer.
-    for o in replaced.iter().flat_map(|e| &e.outputs) {
-        let _ = std::fs::remove_file(shared.lake.join(&o.path));
+    // (Never a file this commit names: the same bytes may replace their own earlier ingest.)
+    let named: std::collections::HashSet<&str> = staged.iter().map(|s| s.output.path.as_str()).collect();
+    for o in replaced.iter().flat_map(|e| &e.outputs).filter(|o| !named.contains(o.path.as_str())) {
+        let _ = crate::fault::remove_file(&shared.lake.join(&o.path));
     }
     tracing::info!(input = %shown, rows = landed.rows, quarantined = landed.quarantined, files = staged.len(), "input committed");
     let mut notes = landed.notes;
-    if hashed.extends.is_none()
-        && let Some(old) = replaced.first()
-    {
+    if let Some(old) = replaced.first() {
         let (rows, quarantined) = replaced.iter().fold((0, 0), |(r, q), e| (r + e.rows, q + e.quarantined));
         let from = if old.path == shown { String::new() } else { format!(" from {}", old.path) };
+        let what = match cause {
+            Some(ReplaceCause::GrownMidLine) => {
+                "the file grew after an ingest that ended mid-line; it landed whole and replaced the earlier ingest"
+                    .to_string()
+            }
+            Some(ReplaceCause::PathChanged) => {
+                format!(
+                    "the file changed in place ({} bytes before, {} now); replaced its earlier version",
+                    old.size, hashed.size
+                )
+            }
+            _ => format!("replaced the earlier ingest of this content{from} under {}", format_choice(old)),
+        };
+        notes.insert(0, format!("{what} ({rows} rows, {quarantined} quarantined)"));
+    } else if let Some(old) = &hashed.changed {
+        let rows: u64 = with_parts(&shared.snapshot, old).iter().map(|e| e.rows).sum();
         notes.insert(
             0,
             format!(
-                "replaced the earlier ingest of this content{from} under {} ({rows} rows, {quarantined} quarantined)",
-                format_choice(old)
+                "the file changed in place ({} bytes before, {} now); its earlier version ({} rows) stays beside it \
+                 (--on-change keep)",
+                old.size, hashed.size, rows
             ),
         );
     }
@@ -211,6 +230,8 @@ pub(super) fn commit_input(
         format: Some(format),
         format_forced: forced.is_some(),
         replaced: replaced.first().map(|e| e.format.clone()),
+        replaced_because: cause.filter(|_| !replaced.is_empty()),
+        pending: None,
         warning,
         input_hash: Some(input_hash),
         rows: landed.rows,

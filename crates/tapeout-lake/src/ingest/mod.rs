@@ -35,7 +35,8 @@ use crate::commit::remove_leftovers;
 use crate::lock::LakeLock;
 use crate::manifest::{self, Snapshot};
 use crate::source::{InputFile, resolve_inputs};
-use identity::{CommitState, Hashed, LazyHash, could_repeat, hash_input};
+use identity::{CommitState, Hashed, LazyHash, could_repeat, hash_input, settled_extent};
+pub use identity::{PendingTail, ReplaceCause};
 
 /// Receives progress as an ingest runs (the CLI draws a progress bar from it).
 pub trait ProgressSink: Send + Sync {
@@ -74,6 +75,43 @@ pub struct IngestOptions {
     pub categories: Arc<tapeout_formats::kineto::CategoryRules>,
     /// Cap on resident memory (see [`crate::memory`]); an input that goes over is rejected.
     pub memory_cap: Option<crate::memory::MemoryCap>,
+    /// How long an uncompressed file that does not end with a newline must have been unchanged
+    /// before its last line lands; until then that line is pending (reported, not landed) and
+    /// the rest of the file lands. `None` (`--final`): the last line always lands.
+    pub settle: Option<std::time::Duration>,
+    /// What to do with a path whose bytes changed in place since they were ingested.
+    pub on_change: OnChange,
+}
+
+/// The default settle time for a last line without a newline (see [`IngestOptions::settle`]).
+pub const DEFAULT_SETTLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What `ingest` does with a path that holds other bytes than its last ingest, neither the
+/// same bytes nor an extension of them (a log rewritten, truncated or rotated in place).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnChange {
+    /// The new version lands and the path's earlier version (every part of it) leaves the
+    /// lake, in one commit: the lake holds what the path holds now.
+    #[default]
+    Replace,
+    /// The new version lands beside the earlier one (both stay; use for a path reused for
+    /// new, different data, e.g. a log rotated by truncation).
+    Keep,
+    /// The input is rejected (exit 3) and the lake keeps the earlier version.
+    Refuse,
+}
+
+impl OnChange {
+    /// Parses `replace`, `keep` or `refuse`.
+    pub fn from_id(s: &str) -> Option<Self> {
+        match s {
+            "replace" => Some(OnChange::Replace),
+            "keep" => Some(OnChange::Keep),
+            "refuse" => Some(OnChange::Refuse),
+            _ => None,
+        }
+    }
 }
 
 impl Default for IngestOptions {
@@ -91,6 +129,8 @@ impl Default for IngestOptions {
             progress: None,
             categories: Arc::new(tapeout_formats::kineto::CategoryRules::default()),
             memory_cap: None,
+            settle: Some(DEFAULT_SETTLE),
+            on_change: OnChange::Replace,
         }
     }
 }
@@ -109,6 +149,8 @@ pub enum InputStatus {
     Replaced,
     /// Content already in the lake (same bytes, any name); nothing added.
     Skipped,
+    /// Nothing new but a last line that is still pending (see `pending`); nothing added.
+    Pending,
     /// Nothing landed (unreadable, unrecognized, ...): see `reason`.
     Rejected,
 }
@@ -126,6 +168,13 @@ pub struct InputReport {
     /// For status `replaced`: the format of the earlier ingest this input replaced.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replaced: Option<String>,
+    /// For status `replaced`: why the earlier ingest was replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_because: Option<ReplaceCause>,
+    /// A last line held back because the file may still be being written; it lands once the
+    /// file has been unchanged for the settle time (or with `--final`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingTail>,
     /// A problem people must act on, e.g. every record quarantined under a forced format.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
@@ -157,6 +206,8 @@ pub struct IngestSummary {
     pub inputs: usize,
     /// Inputs whose content was already in the lake.
     pub skipped: usize,
+    /// Inputs with a last line pending (see [`InputReport::pending`]).
+    pub pending: usize,
     /// Rows that landed.
     pub rows: u64,
     /// Records quarantined.
@@ -208,7 +259,7 @@ impl Shared {
 pub async fn ingest(lake: &Path, args: &[String], opts: IngestOptions) -> Result<IngestSummary, LakeError> {
     let started = Instant::now();
     let (files, problems) = resolve_inputs(args);
-    std::fs::create_dir_all(lake).map_err(|e| LakeError::io(lake, e))?;
+    crate::fault::create_dir_all(lake).map_err(|e| LakeError::io(lake, e))?;
     let lake = std::path::absolute(lake).map_err(|e| LakeError::io(lake, e))?;
     let progress = opts.progress.clone();
     let lock = {
@@ -266,6 +317,7 @@ pub async fn ingest(lake: &Path, args: &[String], opts: IngestOptions) -> Result
         manifest_version: version,
         inputs: details.len(),
         skipped: count(InputStatus::Skipped),
+        pending: details.iter().filter(|r| r.pending.is_some()).count(),
         rows: details.iter().map(|r| r.rows).sum(),
         quarantined: details.iter().map(|r| r.quarantined).sum(),
         rejected: count(InputStatus::Rejected),
@@ -306,6 +358,8 @@ impl InputReport {
             format: None,
             format_forced: false,
             replaced: None,
+            replaced_because: None,
+            pending: None,
             warning: None,
             input_hash: None,
             rows: 0,
@@ -319,6 +373,22 @@ impl InputReport {
     }
 }
 
+/// A report for an input whose only new bytes are a pending last line.
+fn pending_only(shared: &Shared, path: String, hash: String, tail: PendingTail) -> InputReport {
+    let reason = format!(
+        "last line ({} bytes, from byte {}) pending: the file changed {:.0} s ago; it lands once the file is unchanged \
+         for {:.0} s, or with --final",
+        tail.bytes, tail.offset, tail.unchanged_for_seconds, tail.settle_seconds
+    );
+    let entry = shared.snapshot.inputs.get(&hash);
+    InputReport {
+        format: entry.map(|e| e.format.clone()),
+        input_hash: (!hash.is_empty()).then_some(hash),
+        pending: Some(tail),
+        ..InputReport::nothing_landed(path, InputStatus::Pending, reason)
+    }
+}
+
 async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
     let shown = input.path.display().to_string();
     let size = match std::fs::metadata(&input.path) {
@@ -329,37 +399,71 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
         Some(forced) => !forced.is_request(),
         None => kineto::is_kineto(&input.path),
     };
+    // A last line without a newline waits for the file to settle (a JSON trace is whole or broken).
+    let (size, pending) = match settled_extent(&input.path, size, shared.opts.settle.filter(|_| !kineto)) {
+        Ok(e) => e,
+        Err(e) => return rejected(shown, None, None, format!("cannot read: {e}")),
+    };
+    if size == 0
+        && let Some(tail) = pending
+    {
+        return pending_only(shared, shown, String::new(), tail);
+    }
     // A new file (no input of its size or from its path in the lake) cannot be a duplicate or a
-    // grown file: hash it on a separate thread while it is parsed instead of before.
+    // grown or changed file: hash it on a separate thread while it is parsed instead of before.
     let deferred = !kineto && !could_repeat(&input.path, size, &shared.snapshot);
     let (hashed, lazy) = if deferred {
         let (tx, rx) = std::sync::mpsc::channel();
         let (path, snap_shared) = (input.path.clone(), shared.clone());
         tokio::task::spawn_blocking(move || {
-            let _ = tx.send(hash_input(&path, &snap_shared.snapshot).map(|h| h.hash));
+            let _ = tx.send(hash_input(&path, &snap_shared.snapshot, size).map(|h| h.hash));
         });
-        (Hashed { hash: String::new(), size, extends: None, reformats: Vec::new() }, Arc::new(LazyHash::pending(rx)))
+        (Hashed::deferred(size), Arc::new(LazyHash::pending(rx)))
     } else {
         let hashed = {
             let (path, shared) = (input.path.clone(), shared.clone());
-            tokio::task::spawn_blocking(move || hash_input(&path, &shared.snapshot)).await
+            tokio::task::spawn_blocking(move || hash_input(&path, &shared.snapshot, size)).await
         };
         let mut hashed = match hashed {
             Ok(Ok(h)) => h,
             Ok(Err(e)) => return rejected(shown, None, None, format!("cannot read: {e}")),
             Err(e) => return rejected(shown, None, None, format!("internal error: {e}")),
         };
+        if kineto && let Some(e) = hashed.extends.take() {
+            hashed.changed = Some(e); // a JSON trace never grows by appending: it was rewritten
+        }
+        hashed.check_grown_mid_line(&shared.snapshot);
         hashed.check_format_choice(&shared.snapshot, shared.opts.format);
+        if let Some(old) = hashed.changed.clone() {
+            match shared.opts.on_change {
+                OnChange::Replace => hashed.replace(&shared.snapshot, &old, ReplaceCause::PathChanged),
+                OnChange::Keep => {}
+                OnChange::Refuse => {
+                    let rows: u64 = identity::with_parts(&shared.snapshot, &old).iter().map(|e| e.rows).sum();
+                    let reason = format!(
+                        "changed since it was ingested ({} bytes then, {} now, not an extension of them); the lake \
+                         keeps the earlier version ({} rows); --on-change replace or keep to land it",
+                        old.size, hashed.size, rows
+                    );
+                    return rejected(shown, Some(old.format), Some(hashed.hash), reason);
+                }
+            }
+        }
         let claimed = {
             let mut st = shared.state.lock().expect("state lock");
             // Bytes committed under another format choice are claimed for replacing, once.
+            // So are bytes a changed path held before, still in the lake as part of the
+            // version they replace (a log truncated back to an earlier length).
             st.known.insert(hashed.hash.clone())
-                || hashed.reformats.first().is_some_and(|e| e.input_hash == hashed.hash)
+                || hashed.replaces.iter().any(|e| e.input_hash == hashed.hash)
                     && st.reformatted.insert(hashed.hash.clone())
         };
         if !claimed {
             if let Some(p) = &shared.opts.progress {
                 p.advance(hashed.size);
+            }
+            if let Some(tail) = pending {
+                return pending_only(shared, shown, hashed.hash, tail);
             }
             return skipped(shared, shown, hashed.hash);
         }
@@ -380,5 +484,14 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
             return rejected(shown, None, (!deferred).then(|| hashed.hash.clone()), e.reason());
         }
     };
-    land::commit_input(shared, shown, &hashed, &lazy, deferred, landed)
+    let mut report = land::commit_input(shared, shown, &hashed, &lazy, deferred, landed);
+    if report.status == InputStatus::Skipped
+        && let (Some(tail), Some(hash)) = (pending.clone(), report.input_hash.clone())
+    {
+        return pending_only(shared, report.path, hash, tail);
+    }
+    if matches!(report.status, InputStatus::Ingested | InputStatus::Appended | InputStatus::Replaced) {
+        report.pending = pending;
+    }
+    report
 }

@@ -84,9 +84,13 @@ pub(super) async fn run_pipeline(
         let (path, lines_read) = (path.to_path_buf(), lines_read.clone());
         let (chunk, max_line, progress) = (opts.chunk_bytes, opts.max_line_bytes, opts.progress.clone());
         let forced = opts.format;
+        // Exactly the bytes that were hashed (or are being hashed): not a pending last line,
+        // nor what a writer appends meanwhile.
+        let limit = hashed.size;
         tokio::task::spawn_blocking(move || -> Result<(String, bool), LakeError> {
-            let (decoded, compression) = open_decoded(&path, |f| CountingReader { inner: f, progress, pending: 0 })
-                .map_err(|e| LakeError::io(&path, e))?;
+            let (decoded, compression) =
+                open_decoded(&path, |f| CountingReader { inner: f.take(limit), progress, pending: 0 })
+                    .map_err(|e| LakeError::io(&path, e))?;
             // A plain file's content hash is its raw hash, known already: don't hash it twice.
             let plain = compression == Compression::None;
             let hashing = HashingReader { inner: decoded, hasher: (!plain).then(blake3::Hasher::new) };
