@@ -10,7 +10,7 @@ Checks, in order (exit status 1 with a message naming each failure, 2 on a usage
    action/poster/data attribute that points anywhere but a #fragment (so no //host or scheme:
    URL), no <script>, <link>, <iframe>, <img>, <object> or <embed>, no CSS @import or url().
 2. The charts are there: at least one `<svg class="chart chart-KIND"` for each required KIND
-   (default: roofline, categories, features), and every chart SVG has a <title>, a legend
+   (default: roofline, categories, features, coverage), and every chart SVG has a <title>, a legend
    (class="legend") and an axis title (class="axis-title").
 3. Chromium (`chromium`, Debian's package; or $CHROMIUM) renders the file headless, with no
    network, to OUT.png at 1400x5000.
@@ -33,8 +33,8 @@ import tempfile
 import zlib
 from pathlib import Path
 
-DEFAULT_KINDS = ["roofline", "categories", "features"]
-KNOWN_KINDS = ["roofline", "categories", "tokens", "communication", "features", "fleet-mix"]
+DEFAULT_KINDS = ["roofline", "categories", "features", "coverage"]
+KNOWN_KINDS = ["roofline", "categories", "tokens", "communication", "features", "fleet-mix", "coverage"]
 MIN_PNG_BYTES = 20 * 1024
 MIN_COLOURS = 50
 WINDOW = (1400, 5000)

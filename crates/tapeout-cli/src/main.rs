@@ -11,6 +11,7 @@ mod gen_cmd;
 mod ingest_cmd;
 mod mine_cmd;
 mod progress;
+mod project_cmd;
 mod recommend_cmd;
 mod run_cmd;
 mod sql_cmd;
@@ -70,6 +71,10 @@ enum Command {
     /// Rank candidate chip features (pipelines/features) by fleet time saved on a mined lake;
     /// writes recommendations.json and recommendations.md.
     Recommend(recommend_cmd::RecommendArgs),
+    /// Project every workload of a mined lake onto another hardware profile: predicted GPU busy
+    /// time per workload and per category beside the measured one (kernel traces from the
+    /// device they ran on; request logs through the serving model from --from).
+    Project(project_cmd::ProjectArgs),
     /// Generate seeded traces in the real formats (request logs, Kineto) for benchmarks and
     /// load tests.
     Gen(gen_cmd::GenArgs),
@@ -147,6 +152,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Sql(a) => runtime()?.block_on(sql_cmd::run(a)),
         Command::Mine(a) => runtime()?.block_on(mine_cmd::run(a)),
         Command::Recommend(a) => runtime()?.block_on(recommend_cmd::run(a)),
+        Command::Project(a) => runtime()?.block_on(project_cmd::run(a)),
         Command::Run(a) => runtime()?.block_on(run_cmd::run(a, cli.quiet)),
         Command::Report(a) => run_cmd::report(a),
         Command::Gen(a) => gen_cmd::run(a),

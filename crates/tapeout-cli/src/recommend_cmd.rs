@@ -19,6 +19,12 @@ pub struct RecommendArgs {
     /// Model serving the request-level workloads (see --list models).
     #[arg(long, default_value = "llama-3.1-8b")]
     pub model: String,
+    /// Tensor-parallel degree of the request workloads (at least 1). Default: per workload, the
+    /// smallest power of two at which the model's weights plus one request's KV cache at the
+    /// mean context fit the baseline's usable HBM, stated in the assumptions. A degree too small
+    /// to fit fails (exit 1) naming the model, dtype, bytes needed and bytes available.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub tensor_parallel: Option<u32>,
     /// Output directory for recommendations.json and recommendations.md.
     #[arg(long, required_unless_present = "list")]
     pub out: Option<PathBuf>,
@@ -74,7 +80,8 @@ pub async fn run(args: RecommendArgs) -> anyhow::Result<u8> {
     let opts =
         SessionOptions { pipelines: Some(pipelines.clone()), allow_partial: args.allow_partial, ..Default::default() };
     let session = LakeSession::open(lake, opts).await?;
-    let settings = RecommendSettings::new(&args.hardware, &args.model);
+    let mut settings = RecommendSettings::new(&args.hardware, &args.model);
+    settings.tensor_parallel = args.tensor_parallel;
     let recs = build(&session, &pipelines, &settings).await?.recommendations;
     write_outputs(out, &recs)?;
     for w in &recs.warnings {
@@ -89,6 +96,7 @@ pub async fn run(args: RecommendArgs) -> anyhow::Result<u8> {
             r.step
         );
     }
+    eprintln!("coverage: {}", recs.coverage.sentence());
     eprintln!("wrote {} and recommendations.md", out.join("recommendations.json").display());
     Ok(0)
 }

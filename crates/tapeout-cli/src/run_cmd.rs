@@ -26,6 +26,12 @@ pub struct RunArgs {
     /// ingest stage still refuses such a lake), warning on stderr what is missing.
     #[arg(long)]
     pub allow_partial: bool,
+    /// Tensor-parallel degree of the request workloads (at least 1), overriding the pipeline's
+    /// `serving.tensor_parallel`. Without either, each workload gets the smallest power of two
+    /// at which the weights plus one request's KV cache at its mean context fit the baseline's
+    /// usable HBM (stated in the assumptions); a degree too small to fit fails (exit 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub tensor_parallel: Option<u32>,
     /// Engine of the mining stage (recommendations read the mined results locally).
     #[command(flatten)]
     pub engine: crate::engine_args::EngineArgs,
@@ -88,7 +94,10 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
             if args.pipeline.is_none() { " (run from the repository root, or name a pipeline file)" } else { "" }
         );
     }
-    let plan = plan(&path)?;
+    let mut plan = plan(&path)?;
+    if let Some(tp) = args.tensor_parallel {
+        plan.settings.tensor_parallel = Some(tp);
+    }
     let printer = Printer { silent: args.json, bars_off: quiet || args.json, bar: RefCell::new(None) };
     let opts = RunOptions { force: args.force, engine: args.engine.engine(), allow_partial: args.allow_partial };
     let summary = run_pipeline(&plan, &path.display().to_string(), &opts, &printer).await?;

@@ -44,9 +44,11 @@ pub struct ServingConfig {
     /// Model id (pipelines/models) serving request workloads unless a source says otherwise.
     #[serde(default = "default_model")]
     pub model: String,
-    /// Tensor-parallel degree.
-    #[serde(default = "one")]
-    pub tensor_parallel: u32,
+    /// Tensor-parallel degree of every request workload (at least 1). Absent: the smallest power
+    /// of two at which the weights plus one request's KV cache at the workload's mean context
+    /// fit the baseline's device memory, stated in the assumptions. A degree too small to fit is
+    /// an error.
+    pub tensor_parallel: Option<u32>,
     /// Share of peak FLOP/s the serving stack reaches (assumption).
     #[serde(default = "default_compute_eff")]
     pub compute_efficiency: f64,
@@ -60,9 +62,6 @@ pub struct ServingConfig {
 fn default_model() -> String {
     "llama-3.1-8b".into()
 }
-fn one() -> u32 {
-    1
-}
 fn default_compute_eff() -> f64 {
     0.7
 }
@@ -74,7 +73,7 @@ impl Default for ServingConfig {
     fn default() -> Self {
         ServingConfig {
             model: default_model(),
-            tensor_parallel: 1,
+            tensor_parallel: None,
             compute_efficiency: default_compute_eff(),
             memory_efficiency: default_memory_eff(),
             batch: None,
@@ -183,7 +182,7 @@ impl PipelineConfig {
                 return Err(invalid(k, format!("must be in (0, 1], got {v}")));
             }
         }
-        if s.tensor_parallel == 0 {
+        if s.tensor_parallel == Some(0) {
             return Err(invalid("serving.tensor_parallel", "must be at least 1".into()));
         }
         let hash = blake3_hex16(text.as_bytes());

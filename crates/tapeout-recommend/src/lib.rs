@@ -22,6 +22,7 @@ pub mod machine;
 pub mod measured;
 pub mod mined;
 pub mod model;
+pub mod project;
 pub mod rank;
 pub mod serving;
 
@@ -45,6 +46,21 @@ pub enum RecommendError {
     Hardware(#[from] machine::MissingFigure),
     #[error("{0}")]
     Input(String),
+    /// Weights plus one request's KV cache at the mean context exceed the usable device memory
+    /// at the tensor-parallel degree ([`serving::ServingWorkload::deploy`]).
+    #[error(
+        "{model} ({dtype}) does not fit on {hardware} at tensor parallel {tensor_parallel}: {needed_bytes} bytes needed per device, {available_bytes} bytes available{detail}"
+    )]
+    Infeasible {
+        model: String,
+        dtype: String,
+        hardware: String,
+        tensor_parallel: u32,
+        needed_bytes: u64,
+        available_bytes: u64,
+        /// What the bytes are made of, and which degree would fit.
+        detail: String,
+    },
 }
 
 /// A workload's line in the output.
@@ -61,6 +77,67 @@ pub struct WorkloadSummary {
     pub bound_classes: Vec<(String, f64)>,
     /// What was assumed or measured (model, batch, ranks...).
     pub description: String,
+    /// What the model explains of the workload's time.
+    pub coverage: CoverageLine,
+}
+
+/// A workload's coverage: shares (0–1) of its GPU kernel time that the model projects from
+/// FLOPs and bytes (or message sizes), attributes by a category rule, or cannot explain
+/// ([`measured::Coverage`]). A request workload is modelled whole by the serving model.
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverageLine {
+    pub modelled: f64,
+    pub attributed: f64,
+    /// (category, share), largest first.
+    pub attributed_by: Vec<(String, f64)>,
+    pub unexplained: f64,
+    /// The largest unexplained kernels: (name, seconds of kernel time), largest first.
+    pub unexplained_kernels: Vec<(String, f64)>,
+    /// The trace's device matched no hardware profile (then all of it is unexplained).
+    pub unknown_device: bool,
+}
+
+impl CoverageLine {
+    fn of(w: &Workload) -> CoverageLine {
+        match w {
+            Workload::Requests { .. } => CoverageLine {
+                modelled: 1.0,
+                attributed: 0.0,
+                attributed_by: Vec::new(),
+                unexplained: 0.0,
+                unexplained_kernels: Vec::new(),
+                unknown_device: false,
+            },
+            Workload::Kernels { measured, .. } => {
+                let c = &measured.coverage;
+                let (modelled, attributed, unexplained) = c.shares();
+                let k = c.kernel_s.max(1e-300);
+                CoverageLine {
+                    modelled,
+                    attributed,
+                    attributed_by: c.attributed.iter().map(|(n, s)| (n.clone(), s / k)).collect(),
+                    unexplained,
+                    unexplained_kernels: c.unexplained_kernels.clone(),
+                    unknown_device: c.unknown_device,
+                }
+            }
+        }
+    }
+}
+
+/// Coverage over the fleet (each workload's shares weighted by its fleet share), and what
+/// unexplained time could do to the ranking.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetCoverage {
+    pub modelled: f64,
+    pub attributed: f64,
+    pub unexplained: f64,
+    /// The top feature when unexplained time is treated as compute-, memory- or
+    /// communication-bound instead of unchanged: (treatment, feature). Empty without
+    /// unexplained time.
+    pub top_with_unexplained_as: Vec<(String, String)>,
+    /// Some treatment of unexplained time puts another feature first.
+    pub unexplained_could_change_top: bool,
 }
 
 /// One ranked feature.
@@ -138,6 +215,8 @@ pub struct Recommendations {
     pub config_hash: Option<String>,
     pub hardware: HardwareLine,
     pub workloads: Vec<WorkloadSummary>,
+    /// What the model explains of the fleet's time.
+    pub coverage: FleetCoverage,
     pub recommendations: Vec<Recommendation>,
     /// Perturbations the sensitivity analysis ran.
     pub perturbations: Vec<String>,
@@ -165,6 +244,10 @@ fn normalize(shares: &[f64]) -> Vec<f64> {
         vec![1.0 / shares.len().max(1) as f64; shares.len()]
     }
 }
+
+/// The sensitivity runs that bind unexplained time: this prefix, then `compute-bound`,
+/// `memory-bound` or `communication-bound`.
+const UNEXPLAINED_AS: &str = "unexplained time as ";
 
 /// A perturbed copy of the workloads and shares.
 fn perturbed(inputs: &Inputs, which: &str) -> (Vec<Workload>, Vec<f64>) {
@@ -195,6 +278,18 @@ fn perturbed(inputs: &Inputs, which: &str) -> (Vec<Workload>, Vec<f64>) {
                 }
             }
         }),
+        k if k.starts_with(UNEXPLAINED_AS) => {
+            let how = match &k[UNEXPLAINED_AS.len()..] {
+                "compute-bound" => measured::UnexplainedAs::Compute,
+                "memory-bound" => measured::UnexplainedAs::Memory,
+                _ => measured::UnexplainedAs::Communication,
+            };
+            ws.iter_mut().for_each(|w| {
+                if let Workload::Kernels { measured, .. } = w {
+                    *measured = measured.with_unexplained_as(how);
+                }
+            })
+        }
         k if k.starts_with("fleet share of ") => {
             let name = &k["fleet share of ".len()..];
             if let Some(i) = ws.iter().position(|w| w.name() == name) {
@@ -238,6 +333,26 @@ pub fn recommend(inputs: Inputs) -> Result<Recommendations, RecommendError> {
             perturbations.push(format!("fleet share of {} ×2", w.name()));
         }
     }
+    let lines: Vec<CoverageLine> = inputs.workloads.iter().map(CoverageLine::of).collect();
+    let fleet = |f: fn(&CoverageLine) -> f64| lines.iter().zip(&shares).map(|(l, s)| f(l) * s).sum::<f64>();
+    let mut coverage = FleetCoverage {
+        modelled: fleet(|l| l.modelled),
+        attributed: fleet(|l| l.attributed),
+        unexplained: fleet(|l| l.unexplained),
+        top_with_unexplained_as: Vec::new(),
+        unexplained_could_change_top: false,
+    };
+    // Unexplained time that features leave unchanged could be any kind of work: re-rank with it
+    // bound each way (a device that matches no profile is reported, not re-bound).
+    let rebindable = inputs.workloads.iter().any(|w| {
+        matches!(w, Workload::Kernels { measured, .. }
+            if measured.compute.iter().any(|c| c.category == "other" && c.scaling == Scaling::Fixed))
+    });
+    if rebindable {
+        for how in ["compute-bound", "memory-bound", "communication-bound"] {
+            perturbations.push(format!("{UNEXPLAINED_AS}{how}"));
+        }
+    }
     let mut kept = vec![0u32; projections.len()];
     let mut best = ranks.clone();
     let mut worst = ranks.clone();
@@ -245,6 +360,14 @@ pub fn recommend(inputs: Inputs) -> Result<Recommendations, RecommendError> {
         let (ws, sh) = perturbed(&inputs, p);
         let pr = project(&ws, &sh, base, inputs.features);
         let r = ranks_desc(&pr.iter().map(|p| p.time_saved_fraction).collect::<Vec<_>>());
+        if let Some(how) = p.strip_prefix(UNEXPLAINED_AS)
+            && let Some(top) = r.iter().position(|&x| x == 1)
+        {
+            let top = inputs.features[top].id.clone();
+            let base_top = ranks.iter().position(|&x| x == 1).map(|i| inputs.features[i].id.clone());
+            coverage.unexplained_could_change_top |= Some(&top) != base_top.as_ref();
+            coverage.top_with_unexplained_as.push((how.to_string(), top));
+        }
         for i in 0..r.len() {
             kept[i] += (r[i] == ranks[i]) as u32;
             best[i] = best[i].min(r[i]);
@@ -353,7 +476,8 @@ pub fn recommend(inputs: Inputs) -> Result<Recommendations, RecommendError> {
         .iter()
         .zip(&shares)
         .zip(&baseline)
-        .map(|((w, share), t)| {
+        .zip(lines)
+        .map(|(((w, share), t), coverage)| {
             let (kind, unit, description) = match w {
                 Workload::Requests { requests, model_id, serving, .. } => {
                     let b = serving.breakdown(base);
@@ -391,6 +515,7 @@ pub fn recommend(inputs: Inputs) -> Result<Recommendations, RecommendError> {
                 unit: unit.into(),
                 bound_classes: w.bound_shares(base),
                 description,
+                coverage,
             }
         })
         .collect();
@@ -401,6 +526,7 @@ pub fn recommend(inputs: Inputs) -> Result<Recommendations, RecommendError> {
         config_hash: None,
         hardware: HardwareLine { id: base.id.clone(), name: base.name.clone(), machine: base.clone() },
         workloads,
+        coverage,
         recommendations: recs,
         perturbations,
         assumptions: inputs.assumptions,
@@ -408,7 +534,57 @@ pub fn recommend(inputs: Inputs) -> Result<Recommendations, RecommendError> {
     })
 }
 
+impl FleetCoverage {
+    /// One sentence for people: the fleet split and, when there is unexplained time, whether
+    /// it could change the top feature.
+    pub fn sentence(&self) -> String {
+        let mut s = format!(
+            "{:.1}% of fleet time is modelled from FLOPs and bytes, {:.1}% attributed by category rules, {:.1}% unexplained",
+            100.0 * self.modelled,
+            100.0 * self.attributed,
+            100.0 * self.unexplained
+        );
+        if !self.top_with_unexplained_as.is_empty() {
+            let tops: Vec<String> = self.top_with_unexplained_as.iter().map(|(how, f)| format!("{how}: {f}")).collect();
+            s.push_str(&format!(
+                "; with the unexplained time bound instead of unchanged, the top feature is {} — {}",
+                tops.join(", "),
+                if self.unexplained_could_change_top { "it could change the top rank" } else { "the top rank holds" }
+            ));
+        }
+        s
+    }
+}
+
 impl Recommendations {
+    fn coverage_markdown(&self) -> String {
+        let mut s = String::from("\n## Coverage\n\n");
+        s.push_str(&self.coverage.sentence());
+        s.push_str(".\n\n| workload | modelled | attributed (by rule) | unexplained | largest unexplained kernels |\n|---|---:|---|---:|---|\n");
+        for w in &self.workloads {
+            let c = &w.coverage;
+            let by: Vec<String> = c.attributed_by.iter().map(|(k, v)| format!("{k} {:.1}%", 100.0 * v)).collect();
+            let mut kernels: Vec<String> = c
+                .unexplained_kernels
+                .iter()
+                .map(|(n, t)| format!("`{}` ({:.3} ms)", n.replace('|', "\\|"), t * 1e3))
+                .collect();
+            if c.unknown_device {
+                kernels.insert(0, "device matches no hardware profile".into());
+            }
+            s.push_str(&format!(
+                "| {} | {:.1}% | {:.1}%{} | {:.1}% | {} |\n",
+                w.name,
+                100.0 * c.modelled,
+                100.0 * c.attributed,
+                if by.is_empty() { String::new() } else { format!(" ({})", by.join(", ")) },
+                100.0 * c.unexplained,
+                kernels.join(", ")
+            ));
+        }
+        s
+    }
+
     /// `recommendations.md`.
     pub fn to_markdown(&self) -> String {
         let mut s = String::new();
@@ -447,6 +623,7 @@ impl Recommendations {
                 w.description
             ));
         }
+        s.push_str(&self.coverage_markdown());
         s.push_str("\n## Sensitivity\n\nPerturbations, one at a time: ");
         s.push_str(&self.perturbations.join("; "));
         s.push_str(".\n\n| feature | rank | kept rank | best | worst |\n|---|---:|---:|---:|---:|\n");

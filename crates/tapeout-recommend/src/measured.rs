@@ -40,6 +40,65 @@ impl Default for MeasuredAssumptions {
     }
 }
 
+/// How much of a workload's kernel time the model explains, and how.
+///
+/// Every second of GPU kernel time (Σ over activities, so overlapping ones count each) is
+/// - *modelled*: projected from its FLOPs and bytes (a kernel whose launching op gave shapes,
+///   whatever its name: calibrated roofline) or, for communication, from message sizes;
+/// - *attributed*: a category rule (or the activity type) names the resource it is bound to,
+///   without FLOPs or bytes (`attributed`, by category);
+/// - *unexplained*: neither — `other` kernels without FLOPs or bytes, left unchanged by every
+///   feature (the sensitivity analysis re-ranks with them compute-, memory- and
+///   communication-bound); or all of it when the trace's device matches no hardware profile.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Coverage {
+    /// Kernel time the split is of, seconds.
+    pub kernel_s: f64,
+    pub modelled_s: f64,
+    /// (category, seconds), largest first.
+    pub attributed: Vec<(String, f64)>,
+    pub unexplained_s: f64,
+    /// The largest unexplained kernels: (name, seconds), from `top_kernels`, largest first.
+    pub unexplained_kernels: Vec<(String, f64)>,
+    /// The trace's device matched no hardware profile: its times were calibrated on the
+    /// baseline as if traced there, so none of it is explained.
+    pub unknown_device: bool,
+}
+
+impl Coverage {
+    pub fn attributed_s(&self) -> f64 {
+        self.attributed.iter().map(|a| a.1).sum()
+    }
+
+    /// (modelled, attributed, unexplained) as shares of `kernel_s` (0–1; all 0 without kernels).
+    pub fn shares(&self) -> (f64, f64, f64) {
+        if self.kernel_s <= 0.0 {
+            return (0.0, 0.0, 0.0);
+        }
+        let k = self.kernel_s;
+        (self.modelled_s / k, self.attributed_s() / k, self.unexplained_s / k)
+    }
+
+    /// Marks the device unknown: every second becomes unexplained.
+    pub fn unknown_device(&mut self) {
+        self.unknown_device = true;
+        self.unexplained_s = self.kernel_s;
+        self.modelled_s = 0.0;
+        self.attributed.clear();
+    }
+}
+
+/// How the sensitivity analysis treats unexplained time in one of its runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnexplainedAs {
+    /// Bound by the matrix peak of the default dtype.
+    Compute,
+    /// Bound by HBM bandwidth.
+    Memory,
+    /// Bandwidth-bound communication in a world-size group (at most 8).
+    Communication,
+}
+
 /// A kernel-trace workload.
 #[derive(Debug, Clone, Serialize)]
 pub struct MeasuredWorkload {
@@ -59,6 +118,10 @@ pub struct MeasuredWorkload {
     pub compute: Vec<Component>,
     /// Communication kernels.
     pub comm: Vec<Component>,
+    /// What the model explains of the kernel time.
+    pub coverage: Coverage,
+    /// Dtype assumed for matrix work of unknown dtype ([`MeasuredAssumptions::default_dtype`]).
+    pub default_dtype: String,
     pub evidence: Vec<EvidenceRef>,
 }
 
@@ -265,6 +328,29 @@ impl MeasuredWorkload {
                 "communication kernel time (message sizes unknown: all bandwidth-bound)",
             ));
         }
+        let mut coverage = Coverage::default();
+        let mut attributed: BTreeMap<String, f64> = BTreeMap::new();
+        for c in compute.iter().chain(&comm) {
+            coverage.kernel_s += c.seconds;
+            match &c.scaling {
+                Scaling::Roofline { .. } => coverage.modelled_s += c.seconds,
+                Scaling::Comm { collective, .. } if collective != "unknown" => coverage.modelled_s += c.seconds,
+                Scaling::Fixed if c.category == "other" => coverage.unexplained_s += c.seconds,
+                _ => *attributed.entry(c.category.clone()).or_default() += c.seconds,
+            }
+        }
+        coverage.attributed = attributed.into_iter().collect();
+        coverage.attributed.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut unexplained: Vec<(String, f64)> = mined
+            .top_kernels
+            .iter()
+            .filter(|r| ours(&r.workload) && r.category.as_deref().unwrap_or("other") == "other")
+            .filter(|r| r.activity.as_deref().is_none_or(|a| a == "kernel"))
+            .map(|r| (r.name.clone().unwrap_or_default(), r.total_ns.unwrap_or(0.0) * 1e-9))
+            .collect();
+        unexplained.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        unexplained.truncate(5);
+        coverage.unexplained_kernels = unexplained;
         Some(MeasuredWorkload {
             name: name.to_string(),
             calib: calib.clone(),
@@ -276,8 +362,29 @@ impl MeasuredWorkload {
             idle_launch_share,
             compute,
             comm,
+            coverage,
+            default_dtype: a.default_dtype.clone(),
             evidence,
         })
+    }
+
+    /// A copy whose unexplained time (`other` kernels without FLOPs or bytes) is bound as
+    /// `how` says instead of unchanged: one run of the sensitivity analysis.
+    pub fn with_unexplained_as(&self, how: UnexplainedAs) -> MeasuredWorkload {
+        let mut w = self.clone();
+        let group = self.ranks.clamp(2, 8) as u32;
+        for c in &mut w.compute {
+            if c.category == "other" && c.scaling == Scaling::Fixed {
+                c.scaling = match how {
+                    UnexplainedAs::Compute => Scaling::Bound { resource: Resource::Matrix(self.default_dtype.clone()) },
+                    UnexplainedAs::Memory => Scaling::Bound { resource: Resource::Hbm },
+                    UnexplainedAs::Communication => {
+                        Scaling::Comm { latency_s: 0.0, bandwidth_s: c.seconds, collective: "unknown".into(), group }
+                    }
+                };
+            }
+        }
+        w
     }
 
     /// Workload time on `m` (= `span_s` on the machine it was traced on).

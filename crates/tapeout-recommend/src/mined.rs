@@ -127,6 +127,22 @@ impl MinedTable for CollectiveBandwidth {
     const JOB: &'static str = "collective_bandwidth";
 }
 
+/// `top_kernels`: the kernels taking the most GPU time per workload (names the largest
+/// unexplained kernels in the coverage split).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TopKernel {
+    pub workload: Option<String>,
+    pub name: Option<String>,
+    pub category: Option<String>,
+    pub activity: Option<String>,
+    pub total_ns: Option<f64>,
+}
+
+impl MinedTable for TopKernel {
+    const JOB: &'static str = "top_kernels";
+}
+
 /// `request_token_stats`: request count and token shape per (source, workload).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -171,6 +187,7 @@ pub struct Mined {
     pub collective_bandwidth: Vec<CollectiveBandwidth>,
     pub request_token_stats: Vec<RequestTokenStats>,
     pub request_concurrency: Vec<RequestConcurrency>,
+    pub top_kernels: Vec<TopKernel>,
 }
 
 /// One mined table as JSON rows (column → value; a null may be left out).
@@ -190,6 +207,7 @@ impl Mined {
             t::<CollectiveBandwidth>(),
             t::<RequestTokenStats>(),
             t::<RequestConcurrency>(),
+            t::<TopKernel>(),
         ]
     }
 
@@ -223,6 +241,7 @@ impl Mined {
             collective_bandwidth: take(&mut rows)?,
             request_token_stats: take(&mut rows)?,
             request_concurrency: take(&mut rows)?,
+            top_kernels: take(&mut rows)?,
         })
     }
 }
@@ -265,7 +284,7 @@ mod tests {
     fn columns_come_from_the_struct() {
         assert_eq!(KernelCategoryTime::columns(), ["workload", "file", "rank", "span_ns", "busy_ns"]);
         assert_eq!(RequestConcurrency::columns(), ["workload", "requests", "mean_concurrency"]);
-        assert_eq!(Mined::jobs().len(), 7);
+        assert_eq!(Mined::jobs().len(), 8);
     }
 
     #[test]

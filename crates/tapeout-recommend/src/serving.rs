@@ -5,10 +5,16 @@
 //! A request with `input` prompt tokens and `output` generated tokens costs
 //! `prefill(batch 1, s = input)` plus `output` decode steps at batch `b` with the mean context
 //! `input + output/2`, of which it owns `1/b`.
+//!
+//! A serving configuration is feasible on a machine when the weights plus the KV cache of one
+//! request at the mean context fit the usable share of HBM per device ([`MemoryFit`]);
+//! [`ServingWorkload::deploy`] checks a fixed tensor-parallel degree or picks the smallest power
+//! of two that fits.
 
 use serde::Serialize;
 use tapeout_pipelines::models::ModelConfig;
 
+use crate::RecommendError;
 use crate::machine::{Machine, Unit, dtype_bytes};
 
 /// Serving assumptions for one workload.
@@ -18,6 +24,8 @@ pub struct Serving {
     pub dtype: String,
     /// Decode batch the scheduler aims for (measured mean concurrency, or configured).
     pub batch: f64,
+    /// Tensor-parallel degree: devices one model replica is split over (weights, heads, FFN
+    /// width and vocabulary divided among them). [`ServingWorkload::deploy`] settles it.
     pub tensor_parallel: u32,
     /// Efficiency η of matrix and vector work (time = roofline / η).
     pub compute_efficiency: f64,
@@ -241,8 +249,9 @@ pub fn kv_bytes_per_token(m: &ModelConfig, dtype: &str, tp: f64) -> f64 {
         / tp.min(m.kv_heads as f64).max(1.0)
 }
 
-/// Decode batch that fits on `machine`: (usable HBM − weights) / KV bytes of one request, at
-/// least 1; `None` when the profile has no capacity figure.
+/// Decode batch whose requests all fit on `machine` at `tokens_per_request` tokens each:
+/// floor((usable HBM − weights) / KV bytes of one request), 0 when not even one fits; `None`
+/// when the profile has no capacity figure.
 pub fn capacity_batch(
     m: &ModelConfig,
     machine: &Machine,
@@ -255,7 +264,124 @@ pub fn capacity_batch(
     let dtype_now = machine.effective_dtype(dtype);
     let free = cap - weight_bytes(m, dtype_now, tp);
     let per_request = kv_bytes_per_token(m, dtype_now, tp) * tokens_per_request;
-    Some((free / per_request).floor().max(1.0))
+    Some((free / per_request).floor().max(0.0))
+}
+
+/// Device memory one model replica needs per device on a machine: its weights plus the KV cache
+/// of one request at the workload's mean context, at the tensor-parallel degree of the
+/// [`Serving`], in the dtype the machine stores them in (after a precision change).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MemoryFit {
+    /// Tensor-parallel degree the bytes are per device of.
+    pub tensor_parallel: u32,
+    /// Dtype of the stored weights and KV cache on this machine.
+    pub dtype: String,
+    /// Weight bytes per device.
+    pub weight_bytes: f64,
+    /// Tokens of the one request's context (the workload's mean context, prompt + output/2).
+    pub context_tokens: f64,
+    /// KV-cache bytes of that request per device.
+    pub kv_bytes: f64,
+    /// `weight_bytes + kv_bytes`.
+    pub needed_bytes: f64,
+    /// The profile's HBM capacity per device (None: the profile has no figure).
+    pub capacity_bytes: Option<f64>,
+    /// Usable bytes per device: capacity × [`Serving::memory_utilization`].
+    pub available_bytes: Option<f64>,
+}
+
+impl MemoryFit {
+    /// Whether the bytes fit: None when the profile has no capacity figure (not checked).
+    pub fn fits(&self) -> Option<bool> {
+        self.available_bytes.map(|a| self.needed_bytes <= a)
+    }
+}
+
+/// What one replica of `m` served as `s` needs on `machine` with one request of `context`
+/// tokens.
+pub fn memory_fit(m: &ModelConfig, machine: &Machine, s: &Serving, context: f64) -> MemoryFit {
+    let tp = s.tensor_parallel as f64;
+    let dtype = machine.effective_dtype(&s.dtype).to_string();
+    let weights = weight_bytes(m, &dtype, tp);
+    let kv = kv_bytes_per_token(m, &dtype, tp) * context;
+    MemoryFit {
+        tensor_parallel: s.tensor_parallel,
+        dtype,
+        weight_bytes: weights,
+        context_tokens: context,
+        kv_bytes: kv,
+        needed_bytes: weights + kv,
+        capacity_bytes: machine.hbm_capacity,
+        available_bytes: machine.hbm_capacity.map(|c| c * s.memory_utilization),
+    }
+}
+
+/// The largest tensor-parallel degree [`ServingWorkload::deploy`] tries: the largest power of
+/// two not above the model's attention heads (a larger degree would split a head).
+pub fn max_tensor_parallel(m: &ModelConfig) -> u32 {
+    let heads = m.heads.max(1);
+    1 << (31 - heads.leading_zeros())
+}
+
+/// How a workload's tensor-parallel degree was settled on the baseline machine.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Deployment {
+    pub tensor_parallel: u32,
+    /// Picked by [`ServingWorkload::deploy`] (true) or fixed by the caller (false).
+    pub chosen: bool,
+    /// The bytes at that degree on the baseline.
+    pub memory: MemoryFit,
+    /// The bytes at half that degree, when the degree was chosen above 1 (why it was not
+    /// smaller).
+    pub smaller: Option<MemoryFit>,
+}
+
+const GB: f64 = 1e9;
+
+/// Bytes in GB (1e9, as the profiles publish them), or MB below 10 MB.
+fn gb(bytes: f64) -> String {
+    if bytes.abs() < 1e7 { format!("{:.2} MB", bytes / 1e6) } else { format!("{:.2} GB", bytes / GB) }
+}
+
+impl Deployment {
+    /// The assumption a run states about this deployment on `machine` for `workloads` (e.g.
+    /// "workload `code`"): a chosen degree and why, or that the fit was not checked. None for a
+    /// fixed degree that fits (the workload's description states it).
+    pub fn assumption(&self, machine: &Machine, model_id: &str, workloads: &str) -> Option<String> {
+        let m = &self.memory;
+        let tp = self.tensor_parallel;
+        match (m.available_bytes, m.capacity_bytes) {
+            (Some(avail), Some(cap)) if self.chosen => Some(format!(
+                "{workloads}: tensor parallel {tp} chosen: the smallest power of two at which {model_id}'s {} weights ({} per device) plus one request's KV cache at the mean context ({:.0} tokens, {} per device) fit {}'s {} usable per device ({:.0}% of {}){}.",
+                m.dtype,
+                gb(m.weight_bytes),
+                m.context_tokens,
+                gb(m.kv_bytes),
+                machine.id,
+                gb(avail),
+                100.0 * avail / cap,
+                gb(cap),
+                self.smaller
+                    .as_ref()
+                    .map(|s| format!(
+                        "; at tensor parallel {} they would need {}",
+                        s.tensor_parallel,
+                        gb(s.needed_bytes)
+                    ))
+                    .unwrap_or_default()
+            )),
+            (Some(_), _) => None,
+            (None, _) => Some(format!(
+                "{workloads}: {} has no HBM capacity figure, so whether {model_id}'s {} weights ({} per device) plus one request's KV cache at the mean context ({:.0} tokens, {} per device) fit is not checked; tensor parallel {tp} {}.",
+                machine.id,
+                m.dtype,
+                gb(m.weight_bytes),
+                m.context_tokens,
+                gb(m.kv_bytes),
+                if self.chosen { "assumed" } else { "as fixed" }
+            )),
+        }
+    }
 }
 
 /// A serving workload: mean request shape plus serving assumptions.
@@ -286,26 +412,119 @@ pub struct Part {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Breakdown {
     pub seconds: f64,
-    /// Decode batch used (target, capped by what fits in HBM).
+    /// Decode batch used (target, capped by what fits in HBM; 1 when nothing fits).
     pub batch: f64,
-    /// Batch that fits in HBM (None: profile has no capacity figure).
+    /// Batch that fits in HBM, at least 1 once one request at the mean context fits (None: the
+    /// profile has no capacity figure, or the configuration does not fit: see `memory`).
     pub capacity_batch: Option<f64>,
+    /// Weights plus one request's KV cache against the usable HBM on this machine.
+    pub memory: MemoryFit,
     pub parts: Vec<Part>,
 }
 
 impl ServingWorkload {
+    /// Tokens of context one request holds on average while decoding: prompt + output/2.
+    pub fn mean_context(&self) -> f64 {
+        self.input + self.output / 2.0
+    }
+
+    /// Weights plus the KV cache of one request at the mean context on `m`, per device.
+    pub fn memory(&self, m: &Machine) -> MemoryFit {
+        memory_fit(&self.model, m, &self.serving, self.mean_context())
+    }
+
+    /// Settles the tensor-parallel degree on the baseline `base`. A `fixed` degree is checked:
+    /// [`RecommendError::Infeasible`] when weights plus one request's KV cache at the mean
+    /// context exceed the usable HBM per device. Without one, the smallest power of two that
+    /// fits (up to [`max_tensor_parallel`]; an error when none does), or 1 when the profile has
+    /// no capacity figure (nothing to check).
+    pub fn deploy(&mut self, base: &Machine, fixed: Option<u32>) -> Result<Deployment, RecommendError> {
+        let at = |w: &ServingWorkload, tp: u32| {
+            let s = Serving { tensor_parallel: tp, ..w.serving.clone() };
+            memory_fit(&w.model, base, &s, w.mean_context())
+        };
+        let max = max_tensor_parallel(&self.model);
+        let smallest = std::iter::successors(Some(1u32), |t| t.checked_mul(2))
+            .take_while(|t| *t <= max)
+            .find(|t| at(self, *t).fits() != Some(false));
+        let infeasible = |memory: &MemoryFit, detail: String| RecommendError::Infeasible {
+            model: self.model.id.clone(),
+            dtype: memory.dtype.clone(),
+            hardware: base.id.clone(),
+            tensor_parallel: memory.tensor_parallel,
+            needed_bytes: memory.needed_bytes.ceil() as u64,
+            available_bytes: memory.available_bytes.unwrap_or(0.0).floor() as u64,
+            detail: format!(
+                " ({} of weights + {} of KV cache for one request at the mean context of {:.0} tokens = {}, against {:.0}% of {}); {detail}",
+                gb(memory.weight_bytes),
+                gb(memory.kv_bytes),
+                memory.context_tokens,
+                gb(memory.needed_bytes),
+                100.0 * self.serving.memory_utilization,
+                gb(memory.capacity_bytes.unwrap_or(0.0))
+            ),
+        };
+        let (tp, chosen) = match fixed {
+            Some(tp) => {
+                let memory = at(self, tp.max(1));
+                if memory.fits() == Some(false) {
+                    return Err(infeasible(
+                        &memory,
+                        match smallest {
+                            Some(t) if t > tp => format!(
+                                "tensor parallel {t} is the smallest power of two that fits (leaving the degree unset chooses it)"
+                            ),
+                            _ => {
+                                format!("no power of two up to {max} (the model's attention heads allow no more) fits")
+                            }
+                        },
+                    ));
+                }
+                (tp.max(1), false)
+            }
+            None => match smallest {
+                Some(t) => (t, true),
+                None => {
+                    return Err(infeasible(
+                        &at(self, max),
+                        format!(
+                            "no power of two up to tensor parallel {max} (the model's attention heads allow no more) fits"
+                        ),
+                    ));
+                }
+            },
+        };
+        self.serving.tensor_parallel = tp;
+        Ok(Deployment {
+            tensor_parallel: tp,
+            chosen,
+            memory: at(self, tp),
+            smaller: (chosen && tp > 1).then(|| at(self, tp / 2)),
+        })
+    }
+
     /// Seconds of accelerator time per request on `m`, by operator. The batch is the target
-    /// batch, capped by HBM capacity on `m`; dtypes follow a precision change of `m`.
+    /// batch, capped by HBM capacity on `m`; dtypes follow a precision change of `m`. On a
+    /// machine where the configuration does not fit ([`Breakdown::memory`]) the time is that of
+    /// batch 1 and no capacity batch is stated: callers must not present it as a fit.
     pub fn breakdown(&self, m: &Machine) -> Breakdown {
         let s = &self.serving;
         let model = &self.model;
         let tp = s.tensor_parallel as f64;
         let dtype = m.effective_dtype(&s.dtype).to_string();
         let layers = model.layers as f64;
-        let cap = capacity_batch(model, m, s, self.input + self.output, &s.dtype);
-        let b = match cap {
-            Some(c) => s.batch.max(1.0).min(c),
-            None => s.batch.max(1.0),
+        let memory = self.memory(m);
+        let fits = memory.fits();
+        // At least the one request that fits at the mean context, though the batch cap counts
+        // every request at its full length.
+        let cap = match fits {
+            Some(true) => capacity_batch(model, m, s, self.input + self.output, &s.dtype).map(|c| c.max(1.0)),
+            _ => None,
+        };
+        let b = match (fits, cap) {
+            (_, Some(c)) => s.batch.max(1.0).min(c),
+            (Some(false), _) => 1.0,
+            _ => s.batch.max(1.0),
         };
         let mut parts = Vec::new();
         let mut push = |stage: &str, op: &Op, scale: f64| {
@@ -363,7 +582,7 @@ impl ServingWorkload {
                 });
             }
         }
-        Breakdown { seconds: parts.iter().map(|p| p.seconds).sum(), batch: b, capacity_batch: cap, parts }
+        Breakdown { seconds: parts.iter().map(|p| p.seconds).sum(), batch: b, capacity_batch: cap, memory, parts }
     }
 }
 

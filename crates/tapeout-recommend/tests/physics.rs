@@ -159,3 +159,35 @@ fn doubling_a_features_cost_never_raises_its_per_cost_rank() {
         assert!((rec.fleet_speedup - 1.0 / (1.0 - rec.time_saved_fraction)).abs() < 1e-9);
     }
 }
+
+/// Cross-hardware projection is the feature projection with every knob turned: onto the
+/// calibration device it is the identity; onto `base.with(change)` its span equals the time the
+/// ranking uses for that feature; busy + projected idle = projected span; categories add up.
+#[test]
+fn cross_hardware_projection_shares_the_feature_code_path() {
+    use tapeout_recommend::project::project_measured;
+    let base = machine("h100-sxm");
+    let w = MeasuredWorkload::build("train", &nccl_heavy(), &base, &MeasuredAssumptions::default()).unwrap();
+    let same = project_measured(&w, &base);
+    assert!((same.predicted_busy_ns - same.measured_busy_ns).abs() < 1e-3, "{same:?}");
+    assert!((same.measured_busy_ns - 8.0 * 95e6).abs() < 1e-3);
+    for f in feats() {
+        let m = base.with(&f.change);
+        let p = project_measured(&w, &m);
+        assert!((p.predicted_span_ns - w.time(&m) * 1e9).abs() < 1e-3, "{}", f.id);
+    }
+    let to = machine("mi300x");
+    let p = project_measured(&w, &to);
+    let busy: f64 = p.categories.iter().map(|c| c.predicted_ns).sum();
+    assert!((busy - p.predicted_busy_ns).abs() < 1e-3);
+    let measured: f64 = p.categories.iter().map(|c| c.measured_ns).sum();
+    assert!((measured - p.measured_busy_ns).abs() < 1e-3);
+    // The all-reduce moves with the link bandwidth ratio (latency part fixed), the GEMM with the
+    // matrix peak or HBM bandwidth ratio.
+    assert_eq!((p.from.as_str(), p.to.as_str()), ("h100-sxm", "mi300x"));
+    let comm = p.categories.iter().find(|c| c.category == "communication (exposed)").unwrap();
+    let link = base.link_bandwidth(8).unwrap() / to.link_bandwidth(8).unwrap();
+    let latency = 80.0 * 10e-6;
+    let expected = 0.56 * (latency + (0.6 - latency) * link) / 0.6;
+    assert!((comm.predicted_ns * 1e-9 - expected).abs() < 1e-9, "{} vs {expected}", comm.predicted_ns * 1e-9);
+}

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::format;
-use crate::model::{Communication, Report, Roofline, TokenStats, WorkloadSection};
+use crate::model::{Communication, Coverage, Report, Roofline, TokenStats, WorkloadSection};
 use crate::svg::{self, Axis, BarChart, BarRow, esc};
 
 /// The stylesheet inlined in `<style>`: `report.css`, after a newline.
@@ -204,6 +204,9 @@ fn summary(o: &mut String, r: &Report, colours: &WorkloadColours) {
     );
     kpi("Workloads", s.workloads.to_string(), false, format!("{} features ranked", r.recommendations.len()));
     o.push_str("</div>\n");
+    if let Some(c) = &s.coverage {
+        let _ = writeln!(o, "<p class=\"coverage-note\"><b>Coverage:</b> {}.</p>", esc(c));
+    }
 
     if !s.fleet_mix.is_empty() {
         let series: Vec<(String, &'static str)> = s
@@ -347,6 +350,9 @@ fn workload(o: &mut String, i: usize, w: &WorkloadSection) {
     );
     if !w.description.is_empty() {
         let _ = writeln!(o, "<p>{}</p>", esc(&w.description));
+    }
+    if let Some(c) = &w.coverage {
+        coverage(o, w, c);
     }
     if let Some(rf) = &w.roofline {
         roofline(o, w, rf);
@@ -495,6 +501,51 @@ fn tokens(o: &mut String, w: &WorkloadSection, t: &TokenStats) {
         ));
     }
     o.push_str("</div>\n");
+}
+
+/// The coverage bar: how much of the workload's time the model explains, and how.
+fn coverage(o: &mut String, w: &WorkloadSection, c: &Coverage) {
+    let by: Vec<String> = c.attributed_by.iter().map(|(k, v)| format!("{k} {}", format::pct(*v))).collect();
+    o.push_str(&svg::bar_chart(&BarChart {
+        kind: "coverage",
+        title: format!("Coverage of {}", w.name),
+        caption: format!(
+            "{}: share of its {} time the model projects from FLOPs and bytes (modelled), attributes to a resource \
+             by a category rule{}, or cannot explain (left unchanged by every feature; the sensitivity analysis \
+             re-ranks with it compute-, memory- and communication-bound).",
+            w.name,
+            if w.kind == "kernels" { "GPU kernel" } else { "accelerator" },
+            if by.is_empty() { String::new() } else { format!(" ({})", by.join(", ")) }
+        ),
+        rows: vec![BarRow {
+            label: "Time".into(),
+            values: vec![sanitize(c.modelled), sanitize(c.attributed), sanitize(c.unexplained)],
+            note: format!("{} unexplained", format::pct(c.unexplained)),
+        }],
+        series: vec![
+            ("modelled from FLOPs/bytes".into(), svg::SERIES[2]),
+            ("attributed by category rule".into(), svg::SERIES[4]),
+            ("unexplained".into(), svg::UNKNOWN),
+        ],
+        axis: Axis::Percent,
+        axis_title: "Share of the workload's time".into(),
+        max: Some(1.0),
+    }));
+    if c.unknown_device {
+        o.push_str(
+            "<p class=\"note\">The trace's device matches no hardware profile: none of its time is explained.</p>\n",
+        );
+    }
+    if !c.unexplained_kernels.is_empty() {
+        o.push_str("<p class=\"note\">Largest unexplained kernels: ");
+        let names: Vec<String> = c
+            .unexplained_kernels
+            .iter()
+            .map(|(n, t)| format!("<code>{}</code> ({})", esc_wbr(n), format::duration(*t)))
+            .collect();
+        o.push_str(&names.join(", "));
+        o.push_str("</p>\n");
+    }
 }
 
 fn communication(o: &mut String, w: &WorkloadSection, c: &Communication) {

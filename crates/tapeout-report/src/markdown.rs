@@ -152,6 +152,9 @@ fn summary(o: &mut String, r: &Report) {
     for row in &rows {
         let _ = writeln!(o, "- **{}:** {}", row[0], row[1]);
     }
+    if let Some(c) = &s.coverage {
+        let _ = writeln!(o, "- **Coverage:** {}.", md(c));
+    }
     o.push('\n');
     if !s.fleet_mix.is_empty() {
         o.push_str("### Fleet mix\n\n");
@@ -236,6 +239,26 @@ fn workload(o: &mut String, w: &WorkloadSection) {
     let _ = writeln!(o, "### {}\n\n*{kind} · {} of fleet time*\n", md(&w.name), format::pct(w.fleet_share));
     if !w.description.is_empty() {
         let _ = writeln!(o, "{}\n", md(&w.description));
+    }
+    if let Some(c) = &w.coverage {
+        let by: Vec<String> = c.attributed_by.iter().map(|(k, v)| format!("{} {}", md(k), format::pct(*v))).collect();
+        let _ = write!(
+            o,
+            "**Coverage:** {} modelled from FLOPs/bytes, {} attributed by category rule{}, {} unexplained",
+            format::pct(c.modelled),
+            format::pct(c.attributed),
+            if by.is_empty() { String::new() } else { format!(" ({})", by.join(", ")) },
+            format::pct(c.unexplained)
+        );
+        if c.unknown_device {
+            o.push_str(" (the trace's device matches no hardware profile)");
+        }
+        if !c.unexplained_kernels.is_empty() {
+            let names: Vec<String> =
+                c.unexplained_kernels.iter().map(|(n, t)| format!("{} ({})", code(n), format::duration(*t))).collect();
+            let _ = write!(o, "; largest unexplained kernels: {}", names.join(", "));
+        }
+        o.push_str(".\n\n");
     }
     if let Some(rf) = &w.roofline {
         roofline(o, rf);

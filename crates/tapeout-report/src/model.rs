@@ -59,6 +59,10 @@ pub struct ExecutiveSummary {
     pub workloads: usize,
     /// Share of fleet accelerator time per workload, (name, share 0–1).
     pub fleet_mix: Vec<(String, f64)>,
+    /// In words: what share of fleet time the model cannot explain and whether it could change
+    /// the top rank. Absent when everything is explained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -96,6 +100,24 @@ pub struct WorkloadSection {
     pub tokens: Option<TokenStats>,
     /// Communication (kernel workloads with collectives).
     pub communication: Option<Communication>,
+    /// What the model explains of the workload's time (absent in reports made before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
+}
+
+/// Shares (0–1) of a workload's GPU kernel time: modelled from FLOPs and bytes, attributed by
+/// a category rule, unexplained.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Coverage {
+    pub modelled: f64,
+    pub attributed: f64,
+    pub unexplained: f64,
+    /// (category, share), largest first.
+    pub attributed_by: Vec<(String, f64)>,
+    /// The largest unexplained kernels, (name, seconds), largest first.
+    pub unexplained_kernels: Vec<(String, f64)>,
+    /// The trace's device matched no hardware profile.
+    pub unknown_device: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -94,6 +94,7 @@ pub fn sample_report() -> Report {
             output_histogram: pow2_hist(3, &[402, 911, 1804, 3287, 3544, 1789, 498, 98, 12]),
         }),
         communication: None,
+        coverage: Some(modelled_whole()),
     };
     let train = WorkloadSection {
         name: s("train_2rank"),
@@ -128,6 +129,14 @@ pub fn sample_report() -> Report {
             exposed: 0.71,
             overlapped: 1.71,
             by_rank: vec![(0, 0.33, 0.88), (1, 0.38, 0.83)],
+        }),
+        coverage: Some(Coverage {
+            modelled: 0.62,
+            attributed: 0.30,
+            unexplained: 0.08,
+            attributed_by: vec![(s("communication"), 0.22), (s("elementwise"), 0.08)],
+            unexplained_kernels: vec![(s("void at::native::vendor_fused_op_kernel<float>(float*, int)"), 0.0042)],
+            unknown_device: false,
         }),
     };
     let code = WorkloadSection {
@@ -166,6 +175,7 @@ pub fn sample_report() -> Report {
             output_histogram: pow2_hist(1, &[612, 1190, 2654, 2380, 987, 251, 88, 42]),
         }),
         communication: None,
+        coverage: Some(modelled_whole()),
     };
 
     let recommendations = vec![
@@ -235,6 +245,11 @@ pub fn sample_report() -> Report {
             confidence: s("high"),
             workloads: 3,
             fleet_mix: vec![(s("conversation"), 0.55), (s("train_2rank"), 0.30), (s("code"), 0.15)],
+            coverage: Some(s(
+                "88.6% of fleet time is modelled from FLOPs and bytes, 9.0% attributed by category rules, 2.4% \
+                 unexplained; with the unexplained time bound instead of unchanged, the top feature is compute-bound: \
+                 hbm_bandwidth, memory-bound: hbm_bandwidth, communication-bound: hbm_bandwidth — the top rank holds",
+            )),
         },
         recommendations,
         workloads: vec![conversation, train, code],
@@ -314,5 +329,17 @@ pub fn sample_report() -> Report {
         warnings: vec![s(
             "This is the built-in sample report: its numbers are hand-made for illustration, not mined from traces.",
         )],
+    }
+}
+
+/// Coverage of a workload the serving model explains whole.
+fn modelled_whole() -> Coverage {
+    Coverage {
+        modelled: 1.0,
+        attributed: 0.0,
+        unexplained: 0.0,
+        attributed_by: vec![],
+        unexplained_kernels: vec![],
+        unknown_device: false,
     }
 }

@@ -19,6 +19,7 @@
 pub mod execute;
 pub mod mined;
 pub mod plan;
+pub mod project;
 pub mod recommendations;
 pub mod report;
 

@@ -131,8 +131,8 @@ pub fn plan(path: &Path) -> Result<Plan, RunError> {
     let mut settings = RecommendSettings::new(&c.hardware, &c.serving.model);
     settings.models = model_by_workload;
     settings.fleet_mix = c.fleet.clone();
+    settings.tensor_parallel = c.serving.tensor_parallel;
     settings.serving = Serving {
-        tensor_parallel: c.serving.tensor_parallel,
         compute_efficiency: c.serving.compute_efficiency,
         memory_efficiency: c.serving.memory_efficiency,
         ..settings.serving

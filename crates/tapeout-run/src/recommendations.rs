@@ -12,7 +12,7 @@ use tapeout_recommend::machine::{Machine, normalize_dtype};
 use tapeout_recommend::measured::{MeasuredAssumptions, MeasuredWorkload};
 use tapeout_recommend::mined::Mined;
 use tapeout_recommend::rank::Workload;
-use tapeout_recommend::serving::{Serving, ServingWorkload};
+use tapeout_recommend::serving::{Deployment, Serving, ServingWorkload};
 use tapeout_recommend::{Inputs, Recommendations, recommend};
 
 use crate::RunError;
@@ -29,8 +29,12 @@ pub struct RecommendSettings {
     pub models: BTreeMap<String, String>,
     /// Fleet share per workload (missing: equal).
     pub fleet_mix: BTreeMap<String, f64>,
-    /// Serving assumptions (tensor parallelism, efficiencies).
+    /// Serving assumptions (efficiencies; its tensor-parallel degree is settled per workload
+    /// from `tensor_parallel`).
     pub serving: Serving,
+    /// Tensor-parallel degree of every request workload; None: per workload, the smallest power
+    /// of two at which weights plus one request's KV cache at the mean context fit the baseline.
+    pub tensor_parallel: Option<u32>,
     /// Decode batch for every request workload (default: measured mean concurrency).
     pub batch: Option<f64>,
     /// Assumptions of the kernel-trace model.
@@ -50,6 +54,7 @@ impl RecommendSettings {
             models: BTreeMap::new(),
             fleet_mix: BTreeMap::new(),
             serving: Serving { compute_efficiency: 0.7, memory_efficiency: 0.85, ..Serving::default() },
+            tensor_parallel: None,
             batch: None,
             measured: MeasuredAssumptions::default(),
             features: Vec::new(),
@@ -69,8 +74,9 @@ pub struct Built {
 fn request_workloads(
     mined: &Mined,
     settings: &RecommendSettings,
+    base: &Machine,
     find_model: &dyn Fn(&str) -> Result<tapeout_pipelines::models::ModelConfig, RunError>,
-) -> Result<Vec<Workload>, RunError> {
+) -> Result<(Vec<Workload>, Vec<String>), RunError> {
     let mut req: BTreeMap<String, (f64, f64, f64, Vec<EvidenceRef>)> = BTreeMap::new();
     for r in &mined.request_token_stats {
         let Some(w) = r.workload.as_deref() else { continue };
@@ -103,6 +109,7 @@ fn request_workloads(
         e.1 += n;
     }
     let mut workloads = Vec::new();
+    let mut deployments: Vec<(String, String, Deployment)> = Vec::new();
     for (name, (n, input_sum, output_sum, mut evidence)) in req {
         if n <= 0.0 {
             continue;
@@ -121,15 +128,91 @@ fn request_workloads(
         ));
         let dtype = normalize_dtype(&model.dtype).unwrap_or("bf16").to_string();
         let serving = Serving { dtype, batch, ..settings.serving.clone() };
+        let mut serving = ServingWorkload { model, serving, input: input_sum / n, output: output_sum / n };
+        let deployment = serving.deploy(base, settings.tensor_parallel)?;
+        deployments.push((name.clone(), model_id.clone(), deployment));
         workloads.push(Workload::Requests {
             name: name.clone(),
             requests: n as u64,
             model_id: model_id.clone(),
-            serving: ServingWorkload { model, serving, input: input_sum / n, output: output_sum / n },
+            serving,
             evidence,
         });
     }
-    Ok(workloads)
+    Ok((workloads, deployment_assumptions(&deployments, base)))
+}
+
+/// What a run states about the tensor-parallel degrees: one line per model, degree and kind
+/// (chosen, or not checked), naming its workloads, with the bytes of the one needing most.
+fn deployment_assumptions(deployments: &[(String, String, Deployment)], base: &Machine) -> Vec<String> {
+    /// Model, degree, chosen, fits.
+    type Key = (String, u32, bool, Option<bool>);
+    let key = |model: &str, d: &Deployment| (model.to_string(), d.tensor_parallel, d.chosen, d.memory.fits());
+    let mut groups: Vec<(Key, Vec<&str>, &Deployment)> = Vec::new();
+    for (name, model, d) in deployments {
+        let k = key(model, d);
+        match groups.iter_mut().find(|g| g.0 == k) {
+            Some(g) => {
+                g.1.push(name);
+                if d.memory.needed_bytes > g.2.memory.needed_bytes {
+                    g.2 = d;
+                }
+            }
+            None => groups.push((k, vec![name], d)),
+        }
+    }
+    groups
+        .into_iter()
+        .filter_map(|((model, ..), names, d)| {
+            let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            let who = if names.len() == 1 {
+                format!("Workload {}", names[0])
+            } else {
+                format!("Workloads {} (bytes of the one needing most)", names.join(", "))
+            };
+            d.assumption(base, &model, &who)
+        })
+        .collect()
+}
+
+/// Features on whose changed profile some request workload's deployment (kept from the
+/// baseline) no longer fits are not ranked: a warning names them, the workloads and the bytes.
+fn drop_infeasible_features(
+    feats: &mut Vec<features::Feature>,
+    workloads: &[Workload],
+    base: &Machine,
+    warnings: &mut Vec<String>,
+) {
+    feats.retain(|f| {
+        let m = base.with(&f.change);
+        let broken: Vec<String> = workloads
+            .iter()
+            .filter_map(|w| match w {
+                Workload::Requests { name, model_id, serving, .. } => {
+                    let mem = serving.memory(&m);
+                    (mem.fits() == Some(false)).then(|| {
+                        format!(
+                            "`{name}` ({model_id}, {}, tensor parallel {}: {:.0} bytes needed per device, {:.0} available)",
+                            mem.dtype,
+                            mem.tensor_parallel,
+                            mem.needed_bytes.ceil(),
+                            mem.available_bytes.unwrap_or(0.0).floor()
+                        )
+                    })
+                }
+                Workload::Kernels { .. } => None,
+            })
+            .collect();
+        if !broken.is_empty() {
+            warnings.push(format!(
+                "feature `{}` ({}) is not ranked: on its profile the weights plus one request's KV cache at the mean context no longer fit for {} (every feature keeps the baseline's tensor-parallel degree)",
+                f.id,
+                f.step,
+                broken.join(", ")
+            ));
+        }
+        broken.is_empty()
+    });
 }
 
 /// The assumptions every recommendation states.
@@ -140,7 +223,10 @@ fn assumptions(settings: &RecommendSettings) -> Vec<String> {
             settings.model,
             if settings.models.is_empty() { "none".to_string() } else { format!("{:?}", settings.models) },
             "native-dtype",
-            settings.serving.tensor_parallel,
+            settings.tensor_parallel.map_or_else(
+                || "chosen per workload (the smallest power of two that fits; below)".to_string(),
+                |t| t.to_string()
+            ),
             100.0 * settings.serving.compute_efficiency,
             100.0 * settings.serving.memory_efficiency
         ),
@@ -191,7 +277,14 @@ pub async fn build(
     }
     let mined = read_mined(session).await?;
     let mut warnings = Vec::new();
-    let mut workloads = request_workloads(&mined, settings, &find_model)?;
+    let (mut workloads, deployed) = request_workloads(&mined, settings, &base, &find_model)?;
+    drop_infeasible_features(&mut feats, &workloads, &base, &mut warnings);
+    if feats.is_empty() {
+        return Err(RunError::Settings(format!(
+            "no candidate feature to rank: on every selected feature's profile some request workload no longer fits; {}",
+            warnings.join("; ")
+        )));
+    }
 
     // Kernel-trace workloads, calibrated on their own device's profile.
     let devices = workload_devices(session).await?;
@@ -200,6 +293,7 @@ pub async fn build(
     kernel_names.dedup();
     for name in kernel_names {
         let device = devices.get(&name);
+        let matched = device.and_then(|d| hardware::match_device(&profiles, d)).is_some();
         let calib = match device.and_then(|d| hardware::match_device(&profiles, d)) {
             Some(p) => Machine::from_profile(p).unwrap_or_else(|_| base.clone()),
             None => {
@@ -211,7 +305,10 @@ pub async fn build(
                 base.clone()
             }
         };
-        if let Some(w) = MeasuredWorkload::build(&name, &mined, &calib, &settings.measured) {
+        if let Some(mut w) = MeasuredWorkload::build(&name, &mined, &calib, &settings.measured) {
+            if !matched {
+                w.coverage.unknown_device(); // calibrated on the baseline: nothing of it is explained
+            }
             workloads.push(Workload::Kernels { name, measured: w });
         }
     }
@@ -227,7 +324,12 @@ pub async fn build(
         shares,
         features: &feats,
         lake_version: session.snapshot().version,
-        assumptions: assumptions(settings),
+        assumptions: {
+            // The degrees right after the serving line they complete.
+            let mut a = assumptions(settings);
+            a.splice(1..1, deployed);
+            a
+        },
         warnings,
     })?;
     Ok(Built { recommendations, mined, workloads })

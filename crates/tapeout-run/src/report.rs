@@ -41,7 +41,8 @@ pub fn build(
     };
     let top = recs.recommendations.first();
     let confidence = match top.map(|t| t.rank_stability) {
-        Some(s) if s >= 0.9 => "high",
+        // Never "high" when time the model cannot explain could put another feature first.
+        Some(s) if s >= 0.9 && !recs.coverage.unexplained_could_change_top => "high",
         Some(s) if s >= 0.6 => "medium",
         _ => "low",
     };
@@ -65,6 +66,7 @@ pub fn build(
         confidence: confidence.into(),
         workloads: recs.workloads.len(),
         fleet_mix: recs.workloads.iter().map(|w| (w.name.clone(), w.fleet_share)).collect(),
+        coverage: (recs.coverage.unexplained > 0.0).then(|| recs.coverage.sentence()),
     };
     let recommendations = recs
         .recommendations
@@ -92,6 +94,17 @@ pub fn build(
             time_by_category: vec![],
             tokens: None,
             communication: None,
+            coverage: {
+                let c = &summary_line.coverage;
+                Some(r::Coverage {
+                    modelled: c.modelled,
+                    attributed: c.attributed,
+                    unexplained: c.unexplained,
+                    attributed_by: c.attributed_by.clone(),
+                    unexplained_kernels: c.unexplained_kernels.clone(),
+                    unknown_device: c.unknown_device,
+                })
+            },
         };
         match w {
             Workload::Requests { serving, .. } => {

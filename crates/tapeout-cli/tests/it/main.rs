@@ -6,9 +6,13 @@
 
 mod ballista;
 mod cli;
+mod comm_libraries;
 mod common;
 mod corpus;
+mod coverage;
+mod feasible;
 mod integrity;
+mod project;
 mod run;
 mod s3;
 mod shell;
