@@ -1106,6 +1106,67 @@ def build(samples: str) -> dict[str, str]:
     return {f"{s.job}.slt": s.text() for s in files}
 
 
+# ----------------------------------------------------------------------------------------------
+# device_* jobs: their .slt files run the job's query on hand-written rows (expected values computed
+# by hand in the files' comments), so those files are not generated here. What is kept current is
+# the job text they embed: between `-- job <name> on <view>` and `-- end job <name>` a .slt holds
+# pipelines/sql/<name>.sql at its default parameters, comment and blank lines dropped, with the lake
+# table `device_samples` shadowed by a CTE over <view>.
+
+JOB_BLOCK = re.compile(r"^-- job (\w+) on (\w+)$")
+
+
+def embedded_job_sql(job: str, view: str) -> list[str]:
+    """The lines a .slt embeds for `job` run on `view` (see above)."""
+    with open(os.path.join(ROOT, "pipelines", "sql", f"{job}.sql"), encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    params, i = {}, 0
+    while i < len(lines) and (lines[i].strip() == "" or lines[i].lstrip().startswith("--")):
+        m = re.match(r"--\s*param:\s*(\w+)\s*=\s*('(?:[^']|'')*'|\S+)", lines[i].strip())
+        if m:
+            params[m.group(1)] = m.group(2)
+        i += 1
+    body = [l for l in lines[i:] if l.strip() and not l.lstrip().startswith("--")]
+    for k, v in params.items():
+        body = [l.replace("${%s}" % k, v) for l in body]
+    first = body[0].split(None, 1) if body else []
+    if not first or first[0].lower() != "with":
+        sys.exit(f"pipelines/sql/{job}.sql: a device job must start with `with` to be embedded in its .slt")
+    body = ([first[1]] if len(first) > 1 else []) + body[1:]
+    return [f"with device_samples as (select * from {view}),"] + body
+
+
+def refresh_job_blocks(text: str) -> str:
+    """`text` with every embedded job block replaced by the job's current text."""
+    out, lines, i = [], text.split("\n"), 0
+    while i < len(lines):
+        out.append(lines[i])
+        m = JOB_BLOCK.match(lines[i])
+        i += 1
+        if not m:
+            continue
+        end = f"-- end job {m.group(1)}"
+        j = i
+        while j < len(lines) and lines[j] != end:
+            j += 1
+        if j == len(lines):
+            sys.exit(f"`{lines[i - 1]}` has no `{end}` line")
+        out.extend(embedded_job_sql(m.group(1), m.group(2)))
+        i = j
+    return "\n".join(out)
+
+
+def device_slt_files(out_dir: str) -> dict[str, str]:
+    """The .slt files with embedded job blocks, name → current text."""
+    files = {}
+    for path in sorted(glob.glob(os.path.join(out_dir, "*.slt"))):
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+        if any(JOB_BLOCK.match(l) for l in text.split("\n")):
+            files[os.path.basename(path)] = text
+    return files
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samples", default=SAMPLES)
@@ -1114,6 +1175,8 @@ def main():
     ap.add_argument("--out", default=SLT_DIR)
     a = ap.parse_args()
     out = build(a.samples)
+    for name, text in device_slt_files(a.out).items():
+        out[name] = refresh_job_blocks(text)
     if a.check:
         bad = 0
         for name, text in out.items():

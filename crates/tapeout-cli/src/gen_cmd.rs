@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use tapeout_formats::synth::{Profile, RequestFormat, generate_requests, replicate_kineto};
+use tapeout_formats::synth::{
+    Profile, RequestFormat, TelemetryFormat, TelemetrySpec, generate_requests, generate_telemetry, replicate_kineto,
+};
 
 /// The sample rank-0 training trace: the default Kineto template.
 const DEFAULT_TEMPLATE: &str = include_str!("../../../sample-traces/kineto/train_2rank/rank0.json");
@@ -47,6 +49,70 @@ pub enum GenWhat {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Device telemetry of a GPU fleet: dcgm-exporter scrapes (Prometheus text, the exporter's
+    /// label set, MIG labels included) or nvidia-smi CSV logs, one file per host
+    /// (`gpu-node-NN.prom` / `.csv`), starting 2023-11-16 18:00:00 UTC.
+    Telemetry {
+        /// prometheus (dcgm-exporter `/metrics`) or nvidia-smi (`--query-gpu … --format=csv`).
+        #[arg(long, default_value = "prometheus")]
+        format: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 1)]
+        hosts: u32,
+        /// GPUs per host.
+        #[arg(long, default_value_t = 8)]
+        gpus: u32,
+        /// Number of the first host name (gpu-node-01 for 1).
+        #[arg(long, default_value_t = 1)]
+        first_host: u32,
+        /// Seconds between scrapes (nvidia-smi `-l`).
+        #[arg(long, default_value_t = 15.0)]
+        interval: f64,
+        /// Seconds covered: scrapes at 0, interval, … below it.
+        #[arg(long, default_value_t = 3600.0)]
+        duration: f64,
+        /// Fields, comma-separated: DCGM field names (default: dcgm-exporter's default counters)
+        /// or nvidia-smi `--query-gpu` names after timestamp,index,name,uuid (default:
+        /// utilization.gpu,utilization.memory,memory.used,memory.total,power.draw).
+        #[arg(long, value_delimiter = ',')]
+        fields: Vec<String>,
+        /// modelName / name of every GPU.
+        #[arg(long, default_value = "NVIDIA H100 80GB HBM3")]
+        model: String,
+        /// Frame buffer per GPU, MiB.
+        #[arg(long, default_value_t = 81_559)]
+        memory_mib: u64,
+        /// Share of the GPUs in MIG mode (the last ones in fleet order), two 3g instances each.
+        #[arg(long, default_value_t = 0.0)]
+        mig_share: f64,
+        /// Workloads in fleet order, NAME[:GPUS] comma-separated (GPUS default 1); the GPUs after
+        /// them run no workload; '' for none. Default: conversation:4,code:2,train_2rank:2, as far
+        /// as the fleet has GPUs.
+        #[arg(long, value_delimiter = ',')]
+        workloads: Vec<String>,
+        /// none, gz or zst (adds .gz / .zst to the file names).
+        #[arg(long, default_value = "none")]
+        compression: String,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Compresses `bytes` as `how` (none, gz, zst): the bytes and the file name suffix.
+fn compress(bytes: Vec<u8>, how: &str) -> anyhow::Result<(Vec<u8>, &'static str)> {
+    use std::io::Write as _;
+    Ok(match how {
+        "none" => (bytes, ""),
+        "gz" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(&bytes)?;
+            (e.finish()?, ".gz")
+        }
+        "zst" => (zstd::encode_all(bytes.as_slice(), 3)?, ".zst"),
+        c => bail!("--compression `{c}`: expected none, gz or zst"),
+    })
 }
 
 pub fn run(args: GenArgs) -> anyhow::Result<u8> {
@@ -81,6 +147,79 @@ pub fn run(args: GenArgs) -> anyhow::Result<u8> {
                 tapeout_run::write_atomic(&out.join(format!("rank{r}.json")), &bytes)?;
             }
             eprintln!("wrote {} rank traces ({} copies each) to {}", ranks.max(1), copies.max(1), out.display());
+        }
+        GenWhat::Telemetry {
+            format,
+            seed,
+            hosts,
+            gpus,
+            first_host,
+            interval,
+            duration,
+            fields,
+            model,
+            memory_mib,
+            mig_share,
+            workloads,
+            compression,
+            out,
+        } => {
+            let format = match format.as_str() {
+                "prometheus" | "dcgm" | "dcgm-exporter" => TelemetryFormat::Prometheus,
+                "nvidia-smi" | "nvidia_smi" => TelemetryFormat::NvidiaSmi,
+                f => bail!("--format `{f}`: expected prometheus or nvidia-smi"),
+            };
+            if !(interval > 0.0 && duration > 0.0) {
+                bail!("--interval and --duration must be positive seconds");
+            }
+            let workloads = if workloads.is_empty() {
+                // The default mix, as far as the fleet has GPUs for it.
+                let mut left = u64::from(hosts) * u64::from(gpus);
+                TelemetrySpec::default()
+                    .workloads
+                    .into_iter()
+                    .filter_map(|(w, n)| {
+                        let n = u64::from(n).min(left);
+                        left -= n;
+                        (n > 0).then_some((w, n as u32))
+                    })
+                    .collect()
+            } else {
+                workloads
+                    .iter()
+                    .filter(|w| !w.trim().is_empty())
+                    .map(|w| match w.trim().split_once(':') {
+                        None => Ok((w.trim().to_string(), 1)),
+                        Some((name, n)) => match n.trim().parse::<u32>() {
+                            Ok(n) if !name.trim().is_empty() => Ok((name.trim().to_string(), n)),
+                            _ => bail!("--workloads `{w}`: expected NAME or NAME:GPUS"),
+                        },
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?
+            };
+            let spec = TelemetrySpec {
+                seed,
+                hosts,
+                gpus_per_host: gpus,
+                first_host,
+                interval_ms: (interval * 1000.0).round() as u64,
+                duration_ms: (duration * 1000.0).round() as u64,
+                fields,
+                model,
+                memory_mib,
+                mig_share,
+                workloads,
+                ..TelemetrySpec::default()
+            };
+            let files = generate_telemetry(&spec, format)?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let (hosts_written, mut total) = (files.len(), 0);
+            for (name, bytes) in files {
+                let (bytes, suffix) = compress(bytes, &compression)?;
+                total += bytes.len();
+                tapeout_run::write_atomic(&out.join(format!("{name}{suffix}")), &bytes)?;
+            }
+            eprintln!("wrote {hosts_written} host files ({total} bytes) to {}", out.display());
         }
     }
     Ok(0)

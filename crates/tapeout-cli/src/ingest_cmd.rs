@@ -55,6 +55,20 @@ pub struct IngestArgs {
     /// commit; `keep` lands it beside the earlier one; `refuse` rejects it (exit 3).
     #[arg(long, value_name = "POLICY", default_value = "replace", value_parser = ["replace", "keep", "refuse"])]
     pub on_change: String,
+    /// Device telemetry: the time of samples that carry none (Prometheus text without
+    /// timestamps), `YYYY-MM-DD HH:MM:SS[.f][Z|±HH:MM]`. Default: each file's modification time
+    /// (one file = one scrape).
+    #[arg(long, value_name = "TIME")]
+    pub time: Option<String>,
+    /// Device telemetry: the zone of timestamps written without one (nvidia-smi logs), `UTC` or
+    /// a fixed offset such as `+02:00` or `-0700`.
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    pub timezone: String,
+    /// Device telemetry: a TOML file describing a metric CSV (which columns hold the time, the
+    /// value, the metric, the device, the labels; the time unit). Needed for `--format
+    /// metric_csv`; see pipelines/telemetry/README.md.
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<std::path::PathBuf>,
 }
 
 /// Parses `--time-origin`: a date, or a date-time as the Azure traces write them.
@@ -79,6 +93,25 @@ pub async fn run(args: IngestArgs, quiet: bool) -> anyhow::Result<u8> {
     }
     let settle = (!args.final_ && args.settle > 0.0).then(|| std::time::Duration::from_secs_f64(args.settle));
     let on_change = tapeout_lake::ingest::OnChange::from_id(&args.on_change).expect("clap checked the value");
+    let mut telemetry = tapeout_lake::ingest::TelemetrySettings {
+        time_ns: match &args.time {
+            Some(t) => Some(
+                tapeout_formats::time::parse_datetime_ns(t.trim().as_bytes())
+                    .with_context(|| format!("--time `{t}`: expected YYYY-MM-DD HH:MM:SS[.fraction][Z|±HH:MM]"))?,
+            ),
+            None => None,
+        },
+        utc_offset_s: tapeout_formats::time::parse_utc_offset(&args.timezone)
+            .map_err(|e| anyhow::anyhow!("--timezone `{}`: {e}", args.timezone))?,
+        ..Default::default()
+    };
+    if let Some(m) = &args.mapping {
+        let text = std::fs::read_to_string(m).with_context(|| format!("--mapping {}", m.display()))?;
+        telemetry.mapping = Some(
+            tapeout_formats::telemetry::CsvMapping::parse(&text)
+                .with_context(|| format!("--mapping {}", m.display()))?,
+        );
+    }
     let bar = IngestBar::new(quiet || args.json);
     let opts = IngestOptions {
         format,
@@ -89,6 +122,7 @@ pub async fn run(args: IngestArgs, quiet: bool) -> anyhow::Result<u8> {
         progress: Some(bar.clone()),
         settle,
         on_change,
+        telemetry,
         ..IngestOptions::default()
     };
     let opts = match args.memory_limit {

@@ -75,8 +75,8 @@ enum Command {
     /// time per workload and per category beside the measured one (kernel traces from the
     /// device they ran on; request logs through the serving model from --from).
     Project(project_cmd::ProjectArgs),
-    /// Generate seeded traces in the real formats (request logs, Kineto) for benchmarks and
-    /// load tests.
+    /// Generate seeded traces in the real formats (request logs, Kineto, device telemetry:
+    /// dcgm-exporter scrapes and nvidia-smi logs) for benchmarks and load tests.
     Gen(gen_cmd::GenArgs),
     /// Print the canonical table schemas (the registry in schemas/).
     Schema(SchemaArgs),

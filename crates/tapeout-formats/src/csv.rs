@@ -16,7 +16,7 @@ use crate::rows::Reject;
 
 /// Whether files of `format` are CSV, whose records may span lines (quoted newlines).
 pub fn is_csv(format: SourceFormat) -> bool {
-    matches!(format, SourceFormat::AzureLlm | SourceFormat::BurstGpt)
+    matches!(format, SourceFormat::AzureLlm | SourceFormat::BurstGpt | SourceFormat::MetricCsv)
 }
 
 /// The quarantine reason of a record whose quoted field is still open at the end of the file.

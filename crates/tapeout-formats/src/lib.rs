@@ -5,6 +5,9 @@
 //!   canonical `requests` schema.
 //! - PyTorch profiler (Kineto) traces (`.json`, `.json.gz`: one Chrome trace JSON document) →
 //!   `kernels`, `ops` and `devices` ([`kineto`], a two-pass streaming parser).
+//! - Device telemetry (Prometheus text scrapes from dcgm-exporter / node exporters, Prometheus
+//!   query_range JSON, nvidia-smi `--query-gpu` CSV logs, metric CSVs described by a mapping) →
+//!   `device_samples` ([`telemetry`]).
 //!
 //! A tour:
 //! - [`detect`] looks at the first bytes of a (decompressed) file and names its [`SourceFormat`],
@@ -20,6 +23,9 @@
 //! - [`parse_all`] does all of this for a whole request file in memory (tests, fuzzing, small
 //!   inputs); [`kineto::parse_kineto`] is its counterpart for a Kineto trace.
 //! - [`default_workload`] names the default `workload` of a file of any format.
+//! - [`telemetry::TelemetryParser`] (built from the header [`SourceFormat::split_header`] finds)
+//!   parses device telemetry in line chunks the same way, [`telemetry::parse_query_range`] a
+//!   query_range JSON document whole, into `device_samples` rows.
 //!
 //! Nothing here opens files or spawns threads; decompression and chunking live in `tapeout-lake`.
 
@@ -31,6 +37,7 @@ pub mod mooncake;
 pub mod prefix;
 pub mod rows;
 pub mod synth;
+pub mod telemetry;
 pub mod time;
 
 use std::path::Path;
@@ -51,13 +58,31 @@ pub enum SourceFormat {
     Mooncake,
     /// PyTorch profiler (Kineto) trace: one Chrome trace JSON document (see [`kineto`]).
     Kineto,
+    /// Prometheus text exposition (dcgm-exporter / node-exporter scrapes; see
+    /// [`telemetry::prometheus`]).
+    Prometheus,
+    /// Prometheus `query_range` JSON result (see [`telemetry::query_range`]).
+    PrometheusRange,
+    /// `nvidia-smi --query-gpu=… --format=csv` log (see [`telemetry::nvidia_smi`]).
+    NvidiaSmi,
+    /// A metric CSV described by a mapping (see [`telemetry::metric_csv`]); never detected,
+    /// only forced.
+    MetricCsv,
 }
 
 impl SourceFormat {
     /// Every format, in documentation order: the formats `--format` (and a pipeline's
     /// `format =`) can force instead of detection by content.
-    pub const ALL: [SourceFormat; 4] =
-        [SourceFormat::AzureLlm, SourceFormat::BurstGpt, SourceFormat::Mooncake, SourceFormat::Kineto];
+    pub const ALL: [SourceFormat; 8] = [
+        SourceFormat::AzureLlm,
+        SourceFormat::BurstGpt,
+        SourceFormat::Mooncake,
+        SourceFormat::Kineto,
+        SourceFormat::Prometheus,
+        SourceFormat::PrometheusRange,
+        SourceFormat::NvidiaSmi,
+        SourceFormat::MetricCsv,
+    ];
 
     /// The format id stored in the manifest and the `source` column (`kineto` for Kineto traces).
     pub const fn id(self) -> &'static str {
@@ -66,6 +91,10 @@ impl SourceFormat {
             SourceFormat::BurstGpt => "burstgpt",
             SourceFormat::Mooncake => "mooncake",
             SourceFormat::Kineto => "kineto",
+            SourceFormat::Prometheus => "prometheus",
+            SourceFormat::PrometheusRange => "prometheus_range",
+            SourceFormat::NvidiaSmi => "nvidia_smi",
+            SourceFormat::MetricCsv => "metric_csv",
         }
     }
 
@@ -75,14 +104,31 @@ impl SourceFormat {
     }
 
     /// Whether files of this format are request traces, read line by line by [`RequestParser`]
-    /// (otherwise a Kineto trace, read whole by [`kineto::parse_kineto`]).
+    /// (otherwise a Kineto trace, read whole by [`kineto::parse_kineto`], or device telemetry:
+    /// [`SourceFormat::is_telemetry`]).
     pub fn is_request(self) -> bool {
-        !matches!(self, SourceFormat::Kineto)
+        matches!(self, SourceFormat::AzureLlm | SourceFormat::BurstGpt | SourceFormat::Mooncake)
+    }
+
+    /// Whether files of this format are device telemetry (`device_samples`): read line by line
+    /// by [`telemetry::TelemetryParser`], except query_range JSON, read whole by
+    /// [`telemetry::parse_query_range`].
+    pub fn is_telemetry(self) -> bool {
+        matches!(
+            self,
+            SourceFormat::Prometheus
+                | SourceFormat::PrometheusRange
+                | SourceFormat::NvidiaSmi
+                | SourceFormat::MetricCsv
+        )
     }
 
     /// Whether line 1 is a header rather than a record.
     pub fn has_header(self) -> bool {
-        matches!(self, SourceFormat::AzureLlm | SourceFormat::BurstGpt)
+        matches!(
+            self,
+            SourceFormat::AzureLlm | SourceFormat::BurstGpt | SourceFormat::NvidiaSmi | SourceFormat::MetricCsv
+        )
     }
 
     /// The header rule of the request formats, applied to the first bytes of a decompressed
@@ -141,12 +187,22 @@ pub enum FormatError {
     Empty,
     /// The content matches no known format.
     #[error(
-        "unrecognized format: line 1 is `{line1}`; expected an Azure LLM CSV header (TIMESTAMP,ContextTokens,GeneratedTokens), a BurstGPT CSV header (Timestamp,Model,Request tokens,Response tokens,...) or Mooncake JSONL ({{\"timestamp\":…,\"input_length\":…}})"
+        "unrecognized format: line 1 is `{line1}`; expected an Azure LLM CSV header (TIMESTAMP,ContextTokens,GeneratedTokens), a BurstGPT CSV header (Timestamp,Model,Request tokens,Response tokens,...), Mooncake JSONL ({{\"timestamp\":…,\"input_length\":…}}), Prometheus text (# HELP / # TYPE / name{{labels}} value), a Prometheus query_range JSON result ({{\"status\":\"success\",\"data\":{{\"resultType\":\"matrix\",…}}}}) or an nvidia-smi --query-gpu CSV header (timestamp, index, utilization.gpu [%], ...)"
     )]
     Unrecognized { line1: String },
-    /// A format the request parsers do not read (a Kineto trace: see [`kineto::parse_kineto`]).
+    /// A format the request parsers do not read (a Kineto trace: see [`kineto::parse_kineto`];
+    /// device telemetry: see [`telemetry`]).
     #[error("this is a {format} trace, not a request trace; the request parsers do not read it")]
     NotRequests { format: SourceFormat },
+    /// A format the telemetry parsers do not read (a request or Kineto trace).
+    #[error("this is a {format} trace, not device telemetry; the telemetry parsers do not read it")]
+    NotTelemetry { format: SourceFormat },
+    /// A whole document cannot be read (a query_range result with `status: error`, not JSON, …).
+    #[error("{format}: {message}")]
+    BadDocument { format: SourceFormat, message: String },
+    /// A metric map or a metric CSV mapping is invalid or missing.
+    #[error("{what}: {message}")]
+    BadConfig { what: String, message: String },
     /// A header lacks a column the format needs.
     #[error("line 1: {format} header has no `{column}` column (header: `{header}`)")]
     MissingColumn { format: SourceFormat, column: String, header: String },
@@ -204,7 +260,9 @@ pub(crate) fn header_index(
 }
 
 /// Names the format of a file from its first bytes (decompressed; a few KiB are plenty, and a
-/// Kineto trace is recognized by `"traceEvents"` or `"schemaVersion"` in its first 64 KiB).
+/// Kineto trace is recognized by `"traceEvents"` or `"schemaVersion"` in its first 64 KiB, a
+/// query_range result by `"resultType": "matrix"` there). A metric CSV
+/// ([`SourceFormat::MetricCsv`]) is never detected: it is forced, with its mapping.
 pub fn detect(head: &[u8]) -> Result<SourceFormat, FormatError> {
     let head = strip_bom(head);
     let start = head.iter().position(|c| !c.is_ascii_whitespace()).ok_or(FormatError::Empty)?;
@@ -220,6 +278,9 @@ pub fn detect(head: &[u8]) -> Result<SourceFormat, FormatError> {
         if memchr::memmem::find(line1, b"\"input_length\"").is_some() {
             return Ok(SourceFormat::Mooncake);
         }
+        if body[0] == b'{' && telemetry::query_range::looks_like_query_result(window) {
+            return Ok(SourceFormat::PrometheusRange);
+        }
     } else if let Ok(names) = header_names(line1) {
         let has = |n: &str| names.iter().any(|m| m.eq_ignore_ascii_case(n));
         if has("TIMESTAMP") && has("ContextTokens") && has("GeneratedTokens") {
@@ -228,6 +289,14 @@ pub fn detect(head: &[u8]) -> Result<SourceFormat, FormatError> {
         if has("Timestamp") && has("Request tokens") && has("Response tokens") {
             return Ok(SourceFormat::BurstGpt);
         }
+        if telemetry::nvidia_smi::looks_like_header(&names) {
+            return Ok(SourceFormat::NvidiaSmi);
+        }
+    }
+    // Prometheus text: `# HELP` / `# TYPE` lines, or a first sample line (`{"quoted.name"} 1`
+    // starts with `{` too). A metric CSV is never detected: it needs a mapping.
+    if telemetry::prometheus::looks_like_exposition(&body[..body.len().min(64 * 1024)]) {
+        return Ok(SourceFormat::Prometheus);
     }
     let shown = String::from_utf8_lossy(&line1[..line1.len().min(200)]).into_owned();
     Err(FormatError::Unrecognized { line1: shown })
@@ -250,7 +319,11 @@ impl RequestParser {
             SourceFormat::AzureLlm => RequestParser::Azure(azure::AzureParser::from_header(header()?)?),
             SourceFormat::BurstGpt => RequestParser::BurstGpt(burstgpt::BurstGptParser::from_header(header()?, opts)?),
             SourceFormat::Mooncake => RequestParser::Mooncake(mooncake::MooncakeParser::new(opts)),
-            SourceFormat::Kineto => return Err(FormatError::NotRequests { format }),
+            SourceFormat::Kineto
+            | SourceFormat::Prometheus
+            | SourceFormat::PrometheusRange
+            | SourceFormat::NvidiaSmi
+            | SourceFormat::MetricCsv => return Err(FormatError::NotRequests { format }),
         })
     }
 

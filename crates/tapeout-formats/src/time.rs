@@ -157,3 +157,43 @@ mod tests {
         }
     }
 }
+
+/// Parses a fixed UTC offset: `UTC` or `Z`, or `±HH:MM`, `±HHMM`, `±HH` (at most ±14:59);
+/// seconds east of UTC. The error says what is expected.
+pub fn parse_utc_offset(s: &str) -> Result<i32, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("utc") || t == "Z" {
+        return Ok(0);
+    }
+    let bad = || "expected UTC or a fixed offset such as +02:00 or -0700".to_string();
+    let (sign, rest) = match t.as_bytes().first() {
+        Some(b'+') => (1, &t[1..]),
+        Some(b'-') => (-1, &t[1..]),
+        _ => return Err(bad()),
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if !digits.chars().all(|c| c.is_ascii_digit()) || !matches!(digits.len(), 2 | 4) {
+        return Err(bad());
+    }
+    let h: i32 = digits[..2].parse().map_err(|_| bad())?;
+    let m: i32 = if digits.len() == 4 { digits[2..].parse().map_err(|_| bad())? } else { 0 };
+    if h > 14 || m > 59 {
+        return Err(bad());
+    }
+    Ok(sign * (h * 3600 + m * 60))
+}
+
+#[cfg(test)]
+mod utc_offset_tests {
+    use super::parse_utc_offset;
+
+    #[test]
+    fn offsets() {
+        assert_eq!(parse_utc_offset("UTC"), Ok(0));
+        assert_eq!(parse_utc_offset("z"), Err("expected UTC or a fixed offset such as +02:00 or -0700".into()));
+        assert_eq!(parse_utc_offset("+02:00"), Ok(7200));
+        assert_eq!(parse_utc_offset("-0730"), Ok(-27000));
+        assert_eq!(parse_utc_offset("+05"), Ok(18000));
+        assert!(parse_utc_offset("+15:00").is_err() && parse_utc_offset("Europe/Paris").is_err());
+    }
+}

@@ -6,7 +6,7 @@
 //! layers under them (a test, `tests/layering.rs`, checks this):
 //!
 //! ```text
-//! operations   ingest/ (mod, identity, requests, kineto, land)   forget   compact   check
+//! operations   ingest/ (mod, identity, lines, kineto, telemetry, land)   forget   compact   check
 //!                 │            │            │            │
 //! transaction  commit: leftovers of interrupted writers, publish-then-commit, release of
 //!              files shared with replaced inputs
@@ -15,7 +15,7 @@
 //! ```
 //!
 //! - [`ingest()`] ([`ingest`]) resolves inputs ([`source`]), parses them on worker tasks with
-//!   the sans-I/O parsers of `tapeout-formats` (request traces in [`ingest::requests`], Kineto
+//!   the sans-I/O parsers of `tapeout-formats` (request traces and line-oriented telemetry in `ingest::lines`, Kineto
 //!   traces in [`ingest::kineto`]), writes sorted Parquet per partition ([`writer::TableWriter`])
 //!   and commits each input ([`commit`], [`manifest`]).
 //! - [`forget`] removes inputs, [`compact`] merges small files (files then shared by several
@@ -37,9 +37,11 @@
 //! LAKE/_tapeout_lake.json                      the lake marker (format version)
 //! LAKE/requests/source=<format>/date=<YYYY-MM-DD>/part-<input hash>-<n>.parquet
 //! LAKE/kernels/workload=<workload>/part-<input hash>-<n>.parquet   (and ops, devices, ...)
+//! LAKE/device_samples/source=<format>/date=<YYYY-MM-DD>/part-<input hash>-<n>.parquet
 //! LAKE/_quarantine/table_name=<table>/part-<input hash>-<n>.parquet
 //! LAKE/_manifest/<version, 20 digits>.json   one commit each
 //! LAKE/_manifest/lock                          writers' advisory lock
+//! LAKE/_manifest/latest                        the newest version committed (a hint)
 //! LAKE/_tmp/                                   decompressed Kineto traces while parsed
 //! ```
 

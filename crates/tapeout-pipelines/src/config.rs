@@ -23,6 +23,13 @@ pub struct Source {
     pub workload: Option<String>,
     /// Model serving this source's request workloads (overrides `serving.model`).
     pub model: Option<String>,
+    /// A metric CSV's mapping (TOML; relative to the config's folder): which columns hold the
+    /// time, the value, the metric, the device and the labels (see pipelines/telemetry/README.md).
+    /// Needed with `format = "metric_csv"`.
+    pub mapping: Option<String>,
+    /// Zone of timestamps without one in this source's telemetry (nvidia-smi): `UTC` or a fixed
+    /// offset such as `+02:00` (default UTC).
+    pub timezone: Option<String>,
 }
 
 /// Mining settings.

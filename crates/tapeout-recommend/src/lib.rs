@@ -63,6 +63,18 @@ pub enum RecommendError {
     },
 }
 
+/// Where a workload's fleet share comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShareSource {
+    /// The pipeline's `[fleet]` table (or a test's input).
+    Config,
+    /// Device-hours measured by device telemetry (`device_hours`).
+    Telemetry,
+    /// Neither: weight 1 without telemetry, the mean of the other weights with it.
+    Equal,
+}
+
 /// A workload's line in the output.
 #[derive(Debug, Clone, Serialize)]
 pub struct WorkloadSummary {
@@ -70,6 +82,12 @@ pub struct WorkloadSummary {
     /// "requests" | "kernels".
     pub kind: String,
     pub fleet_share: f64,
+    /// Where `fleet_share` comes from.
+    pub fleet_share_source: ShareSource,
+    /// The bound class device counters give for the workload (`device_bound_class`), when
+    /// telemetry covers it, and whether it disagrees with the trace- or model-derived classes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counter_bound_class: Option<CounterBoundClass>,
     /// Baseline time and its unit.
     pub baseline_seconds: f64,
     pub unit: String,
@@ -79,6 +97,19 @@ pub struct WorkloadSummary {
     pub description: String,
     /// What the model explains of the workload's time.
     pub coverage: CoverageLine,
+}
+
+/// The counter-based bound class of a workload, beside the trace- or model-derived one.
+#[derive(Debug, Clone, Serialize)]
+pub struct CounterBoundClass {
+    /// `memory_bound`, `compute_bound`, `underutilized`, `latency_bound`, `low_activity`,
+    /// `idle`, `unknown` (per device model: `device_model: class`, joined by `; ` when several).
+    pub class: String,
+    /// The counters the class rests on, and those missing.
+    pub basis: String,
+    /// The counters disagree with the dominant trace- or model-derived class (memory vs
+    /// compute).
+    pub disagrees: bool,
 }
 
 /// A workload's coverage: shares (0–1) of its GPU kernel time that the model projects from
@@ -230,6 +261,10 @@ pub struct Inputs<'a> {
     pub workloads: Vec<Workload>,
     /// Fleet share per workload (same order; normalized here).
     pub shares: Vec<f64>,
+    /// Where each share comes from (same order; empty: all from the config).
+    pub share_sources: Vec<ShareSource>,
+    /// Counter-based bound class per workload name (device telemetry), if any.
+    pub counter_bound_classes: std::collections::BTreeMap<String, (String, String)>,
     pub features: &'a [Feature],
     pub lake_version: u64,
     pub assumptions: Vec<String>,
@@ -477,7 +512,8 @@ pub fn recommend(inputs: Inputs) -> Result<Recommendations, RecommendError> {
         .zip(&shares)
         .zip(&baseline)
         .zip(lines)
-        .map(|(((w, share), t), coverage)| {
+        .enumerate()
+        .map(|(i, (((w, share), t), coverage))| {
             let (kind, unit, description) = match w {
                 Workload::Requests { requests, model_id, serving, .. } => {
                     let b = serving.breakdown(base);
@@ -516,6 +552,18 @@ pub fn recommend(inputs: Inputs) -> Result<Recommendations, RecommendError> {
                 bound_classes: w.bound_shares(base),
                 description,
                 coverage,
+                fleet_share_source: inputs.share_sources.get(i).copied().unwrap_or(ShareSource::Config),
+                counter_bound_class: inputs.counter_bound_classes.get(w.name()).map(|(class, basis)| {
+                    let classes = w.bound_shares(base);
+                    let dominant = classes.iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|c| c.0.as_str());
+                    let says = |k: &str| class.contains(k);
+                    let disagrees = match dominant {
+                        Some("memory") => says("compute_bound") && !says("memory_bound"),
+                        Some("compute") => says("memory_bound") && !says("compute_bound"),
+                        _ => false,
+                    };
+                    CounterBoundClass { class: class.clone(), basis: basis.clone(), disagrees }
+                }),
             }
         })
         .collect();
@@ -612,14 +660,28 @@ impl Recommendations {
         s.push_str("\n## Workloads\n\n| workload | kind | fleet share | baseline | bound classes | description |\n|---|---|---:|---:|---|---|\n");
         for w in &self.workloads {
             let classes: Vec<String> = w.bound_classes.iter().map(|(k, v)| format!("{k} {:.0}%", 100.0 * v)).collect();
+            let source = match w.fleet_share_source {
+                ShareSource::Config => "",
+                ShareSource::Telemetry => " (telemetry)",
+                ShareSource::Equal => " (equal)",
+            };
+            let classes = match &w.counter_bound_class {
+                Some(c) => format!(
+                    "{}; counters: {}{}",
+                    classes.join(", "),
+                    c.class,
+                    if c.disagrees { " (**disagrees**)" } else { "" }
+                ),
+                None => classes.join(", "),
+            };
             s.push_str(&format!(
-                "| {} | {} | {:.0}% | {:.4} {} | {} | {} |\n",
+                "| {} | {} | {:.0}%{source} | {:.4} {} | {} | {} |\n",
                 w.name,
                 w.kind,
                 100.0 * w.fleet_share,
                 w.baseline_seconds,
                 w.unit,
-                classes.join(", "),
+                classes,
                 w.description
             ));
         }

@@ -143,6 +143,36 @@ impl MinedTable for TopKernel {
     const JOB: &'static str = "top_kernels";
 }
 
+/// `device_hours`: device-hours per (workload, device model) from device telemetry (a null
+/// workload: devices without a workload label).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeviceHours {
+    pub workload: Option<String>,
+    pub device_model: Option<String>,
+    pub device_hours: Option<f64>,
+    pub idle_device_hours: Option<f64>,
+}
+
+impl MinedTable for DeviceHours {
+    const JOB: &'static str = "device_hours";
+}
+
+/// `device_bound_class`: the bound class device counters give per (workload, device model).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeviceBoundClass {
+    pub workload: Option<String>,
+    pub device_model: Option<String>,
+    pub bound_class: Option<String>,
+    pub basis: Option<String>,
+    pub missing: Option<String>,
+}
+
+impl MinedTable for DeviceBoundClass {
+    const JOB: &'static str = "device_bound_class";
+}
+
 /// `request_token_stats`: request count and token shape per (source, workload).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -188,12 +218,25 @@ pub struct Mined {
     pub request_token_stats: Vec<RequestTokenStats>,
     pub request_concurrency: Vec<RequestConcurrency>,
     pub top_kernels: Vec<TopKernel>,
+    pub device_hours: Vec<DeviceHours>,
+    pub device_bound_class: Vec<DeviceBoundClass>,
 }
 
 /// One mined table as JSON rows (column → value; a null may be left out).
 pub type JsonRows = Vec<Map<String, Value>>;
 
 impl Mined {
+    /// Device-hours per labelled workload (Σ over device models), from `device_hours`.
+    pub fn device_hours_by_workload(&self) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::new();
+        for r in &self.device_hours {
+            if let (Some(w), Some(h)) = (&r.workload, r.device_hours) {
+                *m.entry(w.clone()).or_insert(0.0) += h;
+            }
+        }
+        m
+    }
+
     /// The tables read: (job, columns).
     pub fn tables() -> Vec<(&'static str, &'static [&'static str])> {
         fn t<T: MinedTable>() -> (&'static str, &'static [&'static str]) {
@@ -208,6 +251,8 @@ impl Mined {
             t::<RequestTokenStats>(),
             t::<RequestConcurrency>(),
             t::<TopKernel>(),
+            t::<DeviceHours>(),
+            t::<DeviceBoundClass>(),
         ]
     }
 
@@ -242,6 +287,8 @@ impl Mined {
             request_token_stats: take(&mut rows)?,
             request_concurrency: take(&mut rows)?,
             top_kernels: take(&mut rows)?,
+            device_hours: take(&mut rows)?,
+            device_bound_class: take(&mut rows)?,
         })
     }
 }
@@ -284,7 +331,7 @@ mod tests {
     fn columns_come_from_the_struct() {
         assert_eq!(KernelCategoryTime::columns(), ["workload", "file", "rank", "span_ns", "busy_ns"]);
         assert_eq!(RequestConcurrency::columns(), ["workload", "requests", "mean_concurrency"]);
-        assert_eq!(Mined::jobs().len(), 8);
+        assert_eq!(Mined::jobs().len(), 10);
     }
 
     #[test]

@@ -146,6 +146,8 @@ fn doubling_a_features_cost_never_raises_its_per_cost_rank() {
         base: &base,
         workloads: ws,
         shares,
+        share_sources: vec![],
+        counter_bound_classes: Default::default(),
         features: &f,
         lake_version: 1,
         assumptions: vec![],

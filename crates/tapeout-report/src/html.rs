@@ -351,6 +351,24 @@ fn workload(o: &mut String, i: usize, w: &WorkloadSection) {
     if !w.description.is_empty() {
         let _ = writeln!(o, "<p>{}</p>", esc(&w.description));
     }
+    if let Some(src) = w.share_source.as_deref().filter(|s| *s != "config") {
+        let what = if src == "telemetry" {
+            "measured by device telemetry (device-hours)"
+        } else {
+            "neither in the pipeline's [fleet] table nor measured by device telemetry: a default weight"
+        };
+        let _ = writeln!(o, "<p class=\"note\">Fleet share {what}.</p>");
+    }
+    if let Some(b) = &w.counter_bound {
+        let _ = writeln!(
+            o,
+            "<p class=\"{}\"><b>Device counters:</b> {} <span class=\"note\">({})</span>{}</p>",
+            if b.disagrees { "coverage-note" } else { "note" },
+            esc(&b.class),
+            esc(&b.basis),
+            if b.disagrees { " — <b>disagrees</b> with the trace- or model-derived bound class above" } else { "" }
+        );
+    }
     if let Some(c) = &w.coverage {
         coverage(o, w, c);
     }

@@ -240,6 +240,23 @@ fn workload(o: &mut String, w: &WorkloadSection) {
     if !w.description.is_empty() {
         let _ = writeln!(o, "{}\n", md(&w.description));
     }
+    if let Some(src) = w.share_source.as_deref().filter(|s| *s != "config") {
+        let what = if src == "telemetry" {
+            "measured by device telemetry (device-hours)"
+        } else {
+            "neither in the pipeline's [fleet] table nor measured by device telemetry: a default weight"
+        };
+        let _ = writeln!(o, "*Fleet share {what}.*\n");
+    }
+    if let Some(b) = &w.counter_bound {
+        let _ = writeln!(
+            o,
+            "**Device counters:** {} ({}){}\n",
+            md(&b.class),
+            md(&b.basis),
+            if b.disagrees { " — **disagrees** with the trace- or model-derived bound class" } else { "" }
+        );
+    }
     if let Some(c) = &w.coverage {
         let by: Vec<String> = c.attributed_by.iter().map(|(k, v)| format!("{} {}", md(k), format::pct(*v))).collect();
         let _ = write!(

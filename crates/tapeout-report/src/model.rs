@@ -103,6 +103,24 @@ pub struct WorkloadSection {
     /// What the model explains of the workload's time (absent in reports made before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage: Option<Coverage>,
+    /// Where `fleet_share` comes from: "config", "telemetry" (measured device-hours) or
+    /// "equal" (neither; the mean of the others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_source: Option<String>,
+    /// The bound class device counters give, beside the trace- or model-derived one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counter_bound: Option<CounterBound>,
+}
+
+/// A workload's counter-based bound class (device telemetry).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CounterBound {
+    /// e.g. "NVIDIA H100 80GB HBM3: memory_bound".
+    pub class: String,
+    /// The counters it rests on (and those missing).
+    pub basis: String,
+    /// It disagrees with the trace- or model-derived class.
+    pub disagrees: bool,
 }
 
 /// Shares (0–1) of a workload's GPU kernel time: modelled from FLOPs and bytes, attributed by

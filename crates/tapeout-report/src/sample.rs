@@ -95,6 +95,8 @@ pub fn sample_report() -> Report {
         }),
         communication: None,
         coverage: Some(modelled_whole()),
+        share_source: None,
+        counter_bound: None,
     };
     let train = WorkloadSection {
         name: s("train_2rank"),
@@ -138,6 +140,8 @@ pub fn sample_report() -> Report {
             unexplained_kernels: vec![(s("void at::native::vendor_fused_op_kernel<float>(float*, int)"), 0.0042)],
             unknown_device: false,
         }),
+        share_source: None,
+        counter_bound: None,
     };
     let code = WorkloadSection {
         name: s("code"),
@@ -176,6 +180,8 @@ pub fn sample_report() -> Report {
         }),
         communication: None,
         coverage: Some(modelled_whole()),
+        share_source: None,
+        counter_bound: None,
     };
 
     let recommendations = vec![

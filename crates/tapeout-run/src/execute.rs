@@ -134,11 +134,12 @@ impl IngestTotals {
 /// Ingests every source of the plan, one call each (each has its own workload/format).
 async fn ingest(plan: &Plan, observer: &dyn RunObserver) -> Result<IngestTotals, RunError> {
     let mut totals = IngestTotals::default();
-    for s in &plan.loaded.config.sources {
+    for (i, s) in plan.loaded.config.sources.iter().enumerate() {
         let opts = IngestOptions {
             format: s.format.as_deref().and_then(SourceFormat::from_id),
             workload: s.workload.clone(),
             progress: observer.ingest_progress(),
+            telemetry: plan.telemetry.get(i).cloned().unwrap_or_default(),
             ..IngestOptions::default()
         };
         let input = plan.loaded.resolve(&s.path).display().to_string();

@@ -34,6 +34,8 @@ pub struct Plan {
     pub params: BTreeMap<String, String>,
     /// Recommendation settings.
     pub settings: RecommendSettings,
+    /// Telemetry settings per source (same order as the config's sources).
+    pub telemetry: Vec<tapeout_lake::ingest::TelemetrySettings>,
 }
 
 /// Reads the pipeline config at `path` and checks it.
@@ -68,6 +70,7 @@ pub fn plan(path: &Path) -> Result<Plan, RunError> {
     };
     check_model("serving.model", &c.serving.model)?;
     let mut model_by_workload = BTreeMap::new();
+    let mut telemetry = Vec::new();
     for (i, s) in c.sources.iter().enumerate() {
         let key = format!("source[{i}]");
         if let Some(m) = &s.model {
@@ -85,6 +88,23 @@ pub fn plan(path: &Path) -> Result<Plan, RunError> {
                 SourceFormat::ALL.map(|f| f.id()).join(", ")
             )));
         }
+        let mut tel = tapeout_lake::ingest::TelemetrySettings::default();
+        if let Some(tz) = &s.timezone {
+            tel.utc_offset_s = tapeout_formats::time::parse_utc_offset(tz)
+                .map_err(|e| config(format!("`{key}.timezone`: `{tz}`: {e}")))?;
+        }
+        if let Some(m) = &s.mapping {
+            let mp = loaded.resolve(m);
+            let text =
+                std::fs::read_to_string(&mp).map_err(|e| config(format!("`{key}.mapping`: {}: {e}", mp.display())))?;
+            tel.mapping = Some(
+                tapeout_formats::telemetry::CsvMapping::parse(&text)
+                    .map_err(|e| config(format!("`{key}.mapping`: {}: {e}", mp.display())))?,
+            );
+        } else if s.format.as_deref() == Some(SourceFormat::MetricCsv.id()) {
+            return Err(config(format!("`{key}.format = \"metric_csv\"` needs `{key}.mapping` (a TOML mapping file)")));
+        }
+        telemetry.push(tel);
         let p = loaded.resolve(&s.path);
         let exists = p.exists() || glob::glob(&p.to_string_lossy()).map(|mut g| g.any(|e| e.is_ok())).unwrap_or(false);
         if !exists {
@@ -148,5 +168,6 @@ pub fn plan(path: &Path) -> Result<Plan, RunError> {
         jobs: all_jobs,
         params,
         settings,
+        telemetry,
     })
 }

@@ -13,7 +13,7 @@ use tapeout_recommend::measured::{MeasuredAssumptions, MeasuredWorkload};
 use tapeout_recommend::mined::Mined;
 use tapeout_recommend::rank::Workload;
 use tapeout_recommend::serving::{Deployment, Serving, ServingWorkload};
-use tapeout_recommend::{Inputs, Recommendations, recommend};
+use tapeout_recommend::{Inputs, Recommendations, ShareSource, recommend};
 
 use crate::RunError;
 use crate::mined::{read_mined, workload_devices};
@@ -312,7 +312,7 @@ pub async fn build(
             workloads.push(Workload::Kernels { name, measured: w });
         }
     }
-    let shares: Vec<f64> = workloads.iter().map(|w| settings.fleet_mix.get(w.name()).copied().unwrap_or(1.0)).collect();
+    let (shares, share_sources) = fleet_weights(&workloads, settings, &mined);
     for name in settings.fleet_mix.keys() {
         if !workloads.iter().any(|w| w.name() == name) {
             warnings.push(format!("fleet mix names workload `{name}`, which the lake does not have"));
@@ -322,6 +322,8 @@ pub async fn build(
         base: &base,
         workloads: workloads.clone(),
         shares,
+        share_sources,
+        counter_bound_classes: counter_bound_classes(&mined),
         features: &feats,
         lake_version: session.snapshot().version,
         assumptions: {
@@ -342,4 +344,53 @@ pub fn write_outputs(out: &Path, recs: &Recommendations) -> Result<(), RunError>
         .map_err(|e| RunError::Json { path: out.join("recommendations.json"), message: e.to_string() })?;
     crate::write_atomic(&out.join("recommendations.json"), json.as_bytes())?;
     crate::write_atomic(&out.join("recommendations.md"), recs.to_markdown().as_bytes())
+}
+
+/// Each workload's fleet weight and where it comes from: the pipeline's `[fleet]` value, else
+/// the device-hours device telemetry measured for it (`device_hours`), else 1 without telemetry
+/// or the mean of the other weights with it. With telemetry, a `[fleet]` value is read in
+/// device-hours, like the measured weights it stands beside.
+pub fn fleet_weights(
+    workloads: &[Workload],
+    settings: &RecommendSettings,
+    mined: &Mined,
+) -> (Vec<f64>, Vec<ShareSource>) {
+    let hours = mined.device_hours_by_workload();
+    let known: Vec<Option<(f64, ShareSource)>> = workloads
+        .iter()
+        .map(|w| {
+            if let Some(v) = settings.fleet_mix.get(w.name()) {
+                Some((*v, ShareSource::Config))
+            } else {
+                hours.get(w.name()).filter(|h| **h > 0.0).map(|h| (*h, ShareSource::Telemetry))
+            }
+        })
+        .collect();
+    // Without telemetry, an unlisted workload weighs 1 (as the config's weights are relative);
+    // with it, weights are device-hours and an unmeasured workload takes their mean.
+    let given: Vec<f64> = known.iter().flatten().map(|k| k.0).collect();
+    let mean = if hours.is_empty() || given.is_empty() { 1.0 } else { given.iter().sum::<f64>() / given.len() as f64 };
+    known.into_iter().map(|k| k.unwrap_or((mean, ShareSource::Equal))).unzip()
+}
+
+/// The counter-based bound class per workload (device telemetry): `model: class` per device
+/// model, with the counters it rests on and those missing.
+fn counter_bound_classes(mined: &Mined) -> BTreeMap<String, (String, String)> {
+    let mut by: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for r in &mined.device_bound_class {
+        let (Some(w), Some(class)) = (&r.workload, &r.bound_class) else { continue };
+        let model = r.device_model.clone().unwrap_or_else(|| "unknown device".into());
+        let mut basis = r.basis.clone().unwrap_or_default();
+        if let Some(m) = r.missing.as_deref().filter(|m| !m.is_empty()) {
+            basis.push_str(&format!(" (missing: {m})"));
+        }
+        by.entry(w.clone()).or_default().push((format!("{model}: {class}"), basis));
+    }
+    by.into_iter()
+        .map(|(w, v)| {
+            let class = v.iter().map(|x| x.0.as_str()).collect::<Vec<_>>().join("; ");
+            let basis = v.iter().map(|x| x.1.as_str()).collect::<Vec<_>>().join("; ");
+            (w, (class, basis))
+        })
+        .collect()
 }

@@ -105,6 +105,19 @@ pub fn build(
                     unknown_device: c.unknown_device,
                 })
             },
+            share_source: Some(
+                match summary_line.fleet_share_source {
+                    tapeout_recommend::ShareSource::Config => "config",
+                    tapeout_recommend::ShareSource::Telemetry => "telemetry",
+                    tapeout_recommend::ShareSource::Equal => "equal",
+                }
+                .into(),
+            ),
+            counter_bound: summary_line.counter_bound_class.as_ref().map(|c| r::CounterBound {
+                class: c.class.clone(),
+                basis: c.basis.clone(),
+                disagrees: c.disagrees,
+            }),
         };
         match w {
             Workload::Requests { serving, .. } => {

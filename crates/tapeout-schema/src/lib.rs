@@ -34,6 +34,7 @@ const DECLARATIONS: &[(&str, &str)] = &[
     ("devices.toml", include_str!("../../../schemas/devices.toml")),
     ("collectives.toml", include_str!("../../../schemas/collectives.toml")),
     ("traces.toml", include_str!("../../../schemas/traces.toml")),
+    ("device_samples.toml", include_str!("../../../schemas/device_samples.toml")),
 ];
 
 /// Errors from reading a declaration or looking a table up.
@@ -66,6 +67,9 @@ pub enum ColumnType {
     ListInt64,
     /// List of int32 (items nullable).
     ListInt32,
+    /// Map of utf8 keys to utf8 values (Arrow `Map<Utf8, Utf8>`, keys sorted, values nullable;
+    /// Parquet MAP; `labels['job']` in SQL).
+    MapUtf8,
 }
 
 impl ColumnType {
@@ -81,6 +85,17 @@ impl ColumnType {
             ColumnType::TimestampNsUtc => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
             ColumnType::ListInt64 => DataType::List(Arc::new(Field::new("item", DataType::Int64, true))),
             ColumnType::ListInt32 => DataType::List(Arc::new(Field::new("item", DataType::Int32, true))),
+            ColumnType::MapUtf8 => DataType::Map(
+                Arc::new(Field::new(
+                    "entries",
+                    DataType::Struct(
+                        vec![Field::new("keys", DataType::Utf8, false), Field::new("values", DataType::Utf8, true)]
+                            .into(),
+                    ),
+                    false,
+                )),
+                true,
+            ),
         }
     }
 
@@ -96,6 +111,7 @@ impl ColumnType {
             ColumnType::TimestampNsUtc => "timestamp_ns_utc",
             ColumnType::ListInt64 => "list_int64",
             ColumnType::ListInt32 => "list_int32",
+            ColumnType::MapUtf8 => "map_utf8",
         }
     }
 }
@@ -326,7 +342,10 @@ mod tests {
     fn every_declaration_parses_and_every_file_is_embedded() {
         let reg = registry();
         let names: Vec<&str> = reg.tables().iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(names, ["requests", "quarantine", "kernels", "ops", "devices", "collectives", "traces"]);
+        assert_eq!(
+            names,
+            ["requests", "quarantine", "kernels", "ops", "devices", "collectives", "traces", "device_samples"]
+        );
         let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas"))
             .unwrap()
             .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "toml"))
@@ -383,7 +402,7 @@ mod tests {
         let err = registry().table("flows").err().unwrap().to_string();
         assert_eq!(
             err,
-            "unknown table `flows`; known tables: requests, quarantine, kernels, ops, devices, collectives, traces"
+            "unknown table `flows`; known tables: requests, quarantine, kernels, ops, devices, collectives, traces, device_samples"
         );
     }
 }

@@ -79,6 +79,7 @@ fn mining_on_ballista_matches_the_local_engine() {
         .arg(&lake)
         .arg(repo().join("sample-traces/requests"))
         .arg(repo().join("sample-traces/kineto"))
+        .arg(repo().join("sample-traces/telemetry"))
         .output()
         .unwrap();
     assert_eq!(ingest.status.code(), Some(0), "{}", String::from_utf8_lossy(&ingest.stderr));
@@ -142,16 +143,65 @@ fn mining_on_ballista_matches_the_local_engine() {
         std::thread::sleep(Duration::from_millis(500));
     }
 
-    let ballista_summary = mine(&lake, &["--engine", "ballista", "--scheduler", &scheduler]);
+    // `device_hours` is too deep a plan for Ballista 55's plan decoding (prost's recursion limit,
+    // "RecursionLimitReached"): it fails loudly there, naming the job, and runs everywhere else
+    // (docs/scale-out.md, known limits). Every other job runs on the cluster.
+    let too_deep = "device_hours";
+    let out = bin()
+        .args(["mine", "--json", "--force", "--engine", "ballista", "--scheduler", &scheduler, "--jobs", too_deep])
+        .arg("--lake")
+        .arg(&lake)
+        .env_remove("TAPEOUT_ENGINE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let failed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(failed["jobs"][0].to_string().contains("RecursionLimitReached"), "{failed}");
+    let mut args = vec!["--engine", "ballista", "--scheduler", &scheduler];
+    let names: Vec<String> = local_summary["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job"].as_str().unwrap().to_string())
+        .filter(|j| j != too_deep)
+        .collect();
+    for n in &names {
+        args.extend(["--jobs", n.as_str()]);
+    }
+    let ballista_summary = mine(&lake, &args);
+    assert_eq!(ballista_summary["jobs"].as_array().unwrap().len(), jobs - 1);
     for job in ballista_summary["jobs"].as_array().unwrap() {
         assert!(job.to_string().contains(r#""status":"computed""#), "not computed on Ballista: {job}");
     }
     assert_eq!(ballista_summary["lake_version"], local_summary["lake_version"]);
     let distributed = results(&lake);
     assert_eq!(distributed.keys().collect::<Vec<_>>(), local.keys().collect::<Vec<_>>());
+    // The device_* jobs sum floats over many files and merge HDR histograms in whatever order
+    // the partitions finish: their values are compared to 12 significant digits and their
+    // serialized histograms (whose bytes depend on the merge order) are left out.
+    let normalize = |job: &str, rows: &[String]| -> Vec<String> {
+        if !job.starts_with("device_") {
+            return rows.to_vec();
+        }
+        let mut v: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                r.split(" | ")
+                    .map(|cell| match cell.parse::<f64>() {
+                        Ok(x) if cell.contains('.') => format!("{x:.11e}"),
+                        _ if cell.len() > 40 && cell.bytes().all(|b| b.is_ascii_hexdigit()) => "<hist>".into(),
+                        _ => cell.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
+            .collect();
+        v.sort();
+        v
+    };
     let mut differing = Vec::new();
     for (job, rows) in &local {
-        let theirs = &distributed[job];
+        let (rows, theirs) = (&normalize(job, rows), &normalize(job, &distributed[job]));
         if theirs != rows {
             let only_local: Vec<_> = rows.iter().filter(|r| !theirs.contains(r)).take(3).collect();
             let only_ballista: Vec<_> = theirs.iter().filter(|r| !rows.contains(r)).take(3).collect();

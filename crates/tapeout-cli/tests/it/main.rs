@@ -16,3 +16,4 @@ mod project;
 mod run;
 mod s3;
 mod shell;
+mod telemetry;

@@ -264,8 +264,10 @@ fn real_traces_mine_and_recommend() {
     assert_eq!(summary["failed"], 0);
     let jobs: Vec<String> =
         summary["jobs"].as_array().unwrap().iter().map(|j| j["job"].as_str().unwrap().to_string()).collect();
-    assert!(jobs.len() >= 16);
-    for job in &jobs {
+    assert!(jobs.len() >= 20);
+    // ../shared/traces holds no device telemetry: the device_* jobs run and find no rows.
+    assert_eq!(jobs.iter().filter(|j| j.starts_with("device_")).count(), 4);
+    for job in jobs.iter().filter(|j| !j.starts_with("device_")) {
         let o = tapeout(&["sql", "--lake", lake_s, "--format", "csv", &format!("select count(*) from {job}")]);
         assert!(o.status.success(), "{job}: {}", text(&o));
         let n: u64 = String::from_utf8_lossy(&o.stdout).lines().nth(1).unwrap().parse().unwrap();

@@ -1,5 +1,7 @@
-//! The request-trace pipeline: one input's lines → parse workers → partitioned, sorted
-//! Parquet, staged (memory is bounded by the channel capacities, not the file size):
+//! The pipeline of the line formats — request traces (→ `requests`) and line-oriented device
+//! telemetry: Prometheus text, nvidia-smi and metric CSVs (→ `device_samples`) — one input's
+//! lines → parse workers → partitioned, sorted Parquet, staged (memory is bounded by the channel
+//! capacities, not the file size):
 //!
 //! ```text
 //! reader thread ──Piece──▶ [bounded 4] ──▶ parse tasks (spawn_blocking, `parse_threads` at once,
@@ -9,7 +11,9 @@
 //! ```
 //!
 //! The first piece decides the format ([`tapeout_formats::detect`]) and, through the formats
-//! crate's header rule ([`tapeout_formats::SourceFormat::split_header`]), the CSV header.
+//! crate's header rule ([`tapeout_formats::SourceFormat::split_header`]), the CSV header; the
+//! format decides the parser ([`LineParser`]) and the table. Both tables are partitioned by
+//! source format and UTC day of their time column.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -21,9 +25,11 @@ use arrow::array::{AsArray, BooleanArray, RecordBatch};
 use arrow::compute::{filter_record_batch, take_record_batch};
 use arrow::datatypes::{Int64Type, TimestampNanosecondType};
 use futures::StreamExt;
+use tapeout_formats::telemetry::{SampleBatchBuilder, TelemetryParser};
 use tapeout_formats::time::{day_of, format_day};
 use tapeout_formats::{
-    FormatError, ParseOptions, PrefixTracker, Reject, RequestBatchBuilder, RequestParser, default_workload,
+    FormatError, ParseOptions, PrefixTracker, Reject, RequestBatchBuilder, RequestParser, SourceFormat,
+    default_workload,
 };
 
 use super::identity::{Hashed, LazyHash};
@@ -70,7 +76,39 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
-/// Parses and stages one request trace (see the module docs).
+/// The parser of a line format: every chunk is parsed on its own.
+enum LineParser {
+    Requests(RequestParser),
+    Telemetry(TelemetryParser),
+}
+
+impl LineParser {
+    fn parse_chunk(&self, data: &[u8], first_line: u64) -> (Rows, Vec<Reject>) {
+        match self {
+            LineParser::Requests(p) => {
+                let (b, r) = p.parse_chunk(data, first_line);
+                (Rows::Requests(Box::new(b)), r)
+            }
+            LineParser::Telemetry(p) => {
+                let (b, r) = p.parse_chunk(data, first_line);
+                (Rows::Samples(Box::new(b)), r)
+            }
+        }
+    }
+}
+
+/// Rows of one chunk, not yet a batch.
+enum Rows {
+    Requests(Box<RequestBatchBuilder>),
+    Samples(Box<SampleBatchBuilder>),
+}
+
+/// The table a format's rows go to, and the time column that names their day.
+pub(super) fn table_of(format: SourceFormat) -> (&'static str, &'static str) {
+    if format.is_telemetry() { ("device_samples", "time") } else { ("requests", "arrival_time") }
+}
+
+/// Parses and stages one request trace or line-oriented telemetry file (see the module docs).
 pub(super) async fn run_pipeline(
     shared: &Arc<Shared>,
     path: &Path,
@@ -136,8 +174,18 @@ pub(super) async fn run_pipeline(
             };
             // The formats crate's one header rule: BOM, then the header line, then records.
             let start = format.split_header(&data, first_line).map_err(format_error)?;
-            let opts_p = ParseOptions { time_origin_ns: opts.time_origin_ns };
-            let parser = RequestParser::new(format, start.header, &opts_p).map_err(format_error)?;
+            let parser = if format.is_telemetry() {
+                let topts = super::telemetry::options(opts, path).map_err(format_error)?;
+                LineParser::Telemetry(TelemetryParser::new(format, start.header, &topts).map_err(format_error)?)
+            } else if format.is_request() {
+                let opts_p = ParseOptions { time_origin_ns: opts.time_origin_ns };
+                LineParser::Requests(RequestParser::new(format, start.header, &opts_p).map_err(format_error)?)
+            } else {
+                return Err(LakeError::Input {
+                    path: path.to_path_buf(),
+                    message: format!("format {} is not a line format", format.id()),
+                });
+            };
             (format, parser, Piece::Lines { first_line: start.body_first_line, data: start.body.to_vec() })
         }
         Some(Piece::Broken { message, .. }) => {
@@ -154,7 +202,12 @@ pub(super) async fn run_pipeline(
 
     // Writer thread: sequential, in file order.
     let (parsed_tx, mut parsed_rx) = tokio::sync::mpsc::channel::<Parsed>(2);
-    let workload = opts.workload.clone().or_else(|| Some(default_workload(format, path)));
+    let (table, time_column) = table_of(format);
+    // Telemetry names its workloads per sample (labels); `--workload` fills the samples without.
+    let workload = match format.is_telemetry() {
+        true => opts.workload.clone(),
+        false => opts.workload.clone().or_else(|| Some(default_workload(format, path))),
+    };
     let writer = {
         let lake = shared.lake.clone();
         let file = path.display().to_string();
@@ -164,9 +217,9 @@ pub(super) async fn run_pipeline(
         let cap = opts.memory_cap;
         tokio::task::spawn_blocking(move || -> Result<(u64, u64, Option<String>, Vec<StagedFile>), LakeError> {
             let tag = lazy.tag();
-            let mut data = TableWriter::new(&lake, tapeout_schema::table("requests"), tag);
+            let mut data = TableWriter::new(&lake, tapeout_schema::table(table), tag);
             let mut quarantine = TableWriter::new(&lake, tapeout_schema::table("quarantine"), tag);
-            let q_part = "table_name=requests";
+            let q_part = format!("table_name={table}");
             let mut tracker = PrefixTracker::new();
             let (mut rows, mut rejected, mut truncated) = (0u64, 0u64, None);
             let push_rejects = |q: &mut TableWriter, rejects: Vec<Reject>| -> Result<u64, LakeError> {
@@ -175,17 +228,20 @@ pub(super) async fn run_pipeline(
                 if n > 0 {
                     // Rejected records carry the input's hash: wait for it if it is being computed.
                     let hash = lazy.get().map_err(|message| LakeError::Input { path: file.clone().into(), message })?;
-                    q.push(q_part, quarantine_batch(&rejects, Some(format.id()), &file, &hash))?;
+                    q.push(&q_part, quarantine_batch(&rejects, Some(format.id()), &file, &hash))?;
                 }
                 Ok(n)
             };
             while let Some(p) = parsed_rx.blocking_recv() {
                 match p {
                     Parsed::Rows(builder, rejects) => {
-                        let batch = tracker.apply(&builder.finish(workload.as_deref(), &file));
+                        let batch = match builder {
+                            Rows::Requests(b) => tracker.apply(&b.finish(workload.as_deref(), &file)),
+                            Rows::Samples(b) => super::telemetry::fill_workload(b.finish(&file), workload.as_deref())?,
+                        };
                         let batch = if skip > 0 { drop_lines_upto(&batch, skip)? } else { batch };
                         rows += batch.num_rows() as u64;
-                        for (day, part) in split_by_day(batch)? {
+                        for (day, part) in split_by_day(batch, time_column)? {
                             data.push(&format!("source={}/date={}", format.id(), format_day(day)), part)?;
                         }
                         rejected += push_rejects(&mut quarantine, rejects)?;
@@ -222,7 +278,7 @@ pub(super) async fn run_pipeline(
                             let (b, r) = tokio::task::spawn_blocking(move || parser.parse_chunk(&data, first_line))
                                 .await
                                 .map_err(LakeError::join)?;
-                            Ok::<Parsed, LakeError>(Parsed::Rows(Box::new(b), r))
+                            Ok::<Parsed, LakeError>(Parsed::Rows(b, r))
                         }
                         Piece::Oversized { line, head, len } => Ok(Parsed::Reject(Reject::new(
                             line,
@@ -270,8 +326,8 @@ pub(super) async fn run_pipeline(
     }
     Ok(Landed {
         format: format.id().to_string(),
-        table: "requests",
-        tables: BTreeMap::from([("requests".to_string(), rows)]),
+        table,
+        tables: BTreeMap::from([(table.to_string(), rows)]),
         notes: Vec::new(),
         content_hash,
         ends_with_newline,
@@ -286,7 +342,7 @@ pub(super) async fn run_pipeline(
 }
 
 enum Parsed {
-    Rows(Box<RequestBatchBuilder>, Vec<Reject>),
+    Rows(Rows, Vec<Reject>),
     Reject(Reject),
     /// The stream broke before line `.0`: (line, message).
     Broken(u64, String),
@@ -298,11 +354,11 @@ fn drop_lines_upto(batch: &RecordBatch, skip: u64) -> Result<RecordBatch, LakeEr
     filter_record_batch(batch, &keep).map_err(LakeError::arrow)
 }
 
-/// Splits a `requests` batch by the UTC day of `arrival_time`.
-fn split_by_day(batch: RecordBatch) -> Result<Vec<(i32, RecordBatch)>, LakeError> {
+/// Splits a batch by the UTC day of its `time_column` (a UTC nanosecond timestamp).
+pub(super) fn split_by_day(batch: RecordBatch, time_column: &str) -> Result<Vec<(i32, RecordBatch)>, LakeError> {
     let ts = batch
-        .column_by_name("arrival_time")
-        .expect("requests has arrival_time")
+        .column_by_name(time_column)
+        .expect("the table has its time column")
         .as_primitive::<TimestampNanosecondType>();
     let values = ts.values();
     let Some(&first) = values.first() else {

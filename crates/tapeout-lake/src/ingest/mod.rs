@@ -7,8 +7,10 @@
 //!
 //! The parts:
 //! - [`identity`]: an input's identity (raw-byte hash), duplicates and grown files.
-//! - [`requests`]: the request-trace pipeline (reader thread, parallel parse, writer thread).
+//! - [`lines`]: the pipeline of the line formats, request traces and line-oriented telemetry
+//!   (reader thread, parallel parse, writer thread).
 //! - [`kineto`]: PyTorch profiler traces, parsed whole from a memory mapping.
+//! - [`telemetry`]: device telemetry options, and Prometheus `query_range` JSON read whole.
 //! - [`land`]: the commit of one input, replacing the input a grown file supersedes.
 //!
 //! This module holds the options, the run summary and [`ingest()`], which routes each input:
@@ -19,7 +21,8 @@
 mod identity;
 pub mod kineto;
 mod land;
-mod requests;
+mod lines;
+pub mod telemetry;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +40,7 @@ use crate::manifest::{self, Snapshot};
 use crate::source::{InputFile, resolve_inputs};
 use identity::{CommitState, Hashed, LazyHash, could_repeat, hash_input, settled_extent};
 pub use identity::{PendingTail, ReplaceCause};
+pub use telemetry::TelemetrySettings;
 
 /// Receives progress as an ingest runs (the CLI draws a progress bar from it).
 pub trait ProgressSink: Send + Sync {
@@ -81,6 +85,8 @@ pub struct IngestOptions {
     pub settle: Option<std::time::Duration>,
     /// What to do with a path whose bytes changed in place since they were ingested.
     pub on_change: OnChange,
+    /// How device telemetry is read (sample times, time zone, metric map, CSV mapping).
+    pub telemetry: TelemetrySettings,
 }
 
 /// The default settle time for a last line without a newline (see [`IngestOptions::settle`]).
@@ -131,6 +137,7 @@ impl Default for IngestOptions {
             memory_cap: None,
             settle: Some(DEFAULT_SETTLE),
             on_change: OnChange::Replace,
+            telemetry: TelemetrySettings::default(),
         }
     }
 }
@@ -395,12 +402,18 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
         Ok(m) => m.len(),
         Err(e) => return rejected(shown, None, None, format!("cannot read: {e}")),
     };
-    let kineto = match shared.opts.format {
-        Some(forced) => !forced.is_request(),
-        None => kineto::is_kineto(&input.path),
+    // Whole JSON documents (Kineto traces, Prometheus query_range results) or line formats.
+    let (kineto, query_range) = match shared.opts.format {
+        Some(forced) => (forced == SourceFormat::Kineto, forced == SourceFormat::PrometheusRange),
+        None => {
+            let k = kineto::is_kineto(&input.path);
+            (k, !k && telemetry::is_query_range(&input.path))
+        }
     };
-    // A last line without a newline waits for the file to settle (a JSON trace is whole or broken).
-    let (size, pending) = match settled_extent(&input.path, size, shared.opts.settle.filter(|_| !kineto)) {
+    let whole = kineto || query_range;
+    // A last line without a newline waits for the file to settle (a JSON document is whole or
+    // broken).
+    let (size, pending) = match settled_extent(&input.path, size, shared.opts.settle.filter(|_| !whole)) {
         Ok(e) => e,
         Err(e) => return rejected(shown, None, None, format!("cannot read: {e}")),
     };
@@ -429,8 +442,8 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
             Ok(Err(e)) => return rejected(shown, None, None, format!("cannot read: {e}")),
             Err(e) => return rejected(shown, None, None, format!("internal error: {e}")),
         };
-        if kineto && let Some(e) = hashed.extends.take() {
-            hashed.changed = Some(e); // a JSON trace never grows by appending: it was rewritten
+        if whole && let Some(e) = hashed.extends.take() {
+            hashed.changed = Some(e); // a JSON document never grows by appending: it was rewritten
         }
         hashed.check_grown_mid_line(&shared.snapshot);
         hashed.check_format_choice(&shared.snapshot, shared.opts.format);
@@ -472,8 +485,10 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
     };
     let result = if kineto {
         kineto::stage_kineto(shared, &input.path, &hashed).await
+    } else if query_range {
+        telemetry::stage_query_range(shared, &input.path, &hashed, lazy.clone()).await
     } else {
-        requests::run_pipeline(shared, &input.path, &hashed, lazy.clone()).await
+        lines::run_pipeline(shared, &input.path, &hashed, lazy.clone()).await
     };
     let landed = match result {
         Ok(l) => l,
