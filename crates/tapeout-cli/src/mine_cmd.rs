@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use tapeout_engine::SessionOptions;
-use tapeout_engine::mine::{JobOutcome, MineOptions, run_jobs};
+use tapeout_engine::mine::{JobOutcome, MineOptions};
 use tapeout_pipelines::Pipelines;
 
 use crate::sql_cmd::parse_size;
@@ -89,22 +89,22 @@ pub async fn run(args: MineArgs) -> anyhow::Result<u8> {
     };
     let Some(lake) = args.lake.as_ref() else { anyhow::bail!("--lake is required") };
     lake.local("mine")?;
-    let session = args.engine.open(lake, opts).await?;
     let mine_opts = MineOptions { params: args.set.iter().cloned().collect::<BTreeMap<_, _>>(), force: args.force };
     let started = std::time::Instant::now();
     let json = args.json;
-    let reports = run_jobs(&session, &jobs, &mine_opts, |r| {
-        if !json {
-            match &r.outcome {
-                JobOutcome::Computed { rows, elapsed_ms } => {
-                    eprintln!("computed  {:<32} {rows:>8} rows  {elapsed_ms:>6} ms", r.job)
+    let (session, reports) =
+        tapeout_run::execute::mine_jobs(&args.engine.engine(), lake, opts, &jobs, &mine_opts, |r| {
+            if !json {
+                match &r.outcome {
+                    JobOutcome::Computed { rows, elapsed_ms } => {
+                        eprintln!("computed  {:<32} {rows:>8} rows  {elapsed_ms:>6} ms", r.job)
+                    }
+                    JobOutcome::UpToDate { rows } => eprintln!("current   {:<32} {rows:>8} rows", r.job),
+                    JobOutcome::Failed { error } => eprintln!("FAILED    {:<32} {error}", r.job),
                 }
-                JobOutcome::UpToDate { rows } => eprintln!("current   {:<32} {rows:>8} rows", r.job),
-                JobOutcome::Failed { error } => eprintln!("FAILED    {:<32} {error}", r.job),
             }
-        }
-    })
-    .await?;
+        })
+        .await?;
     let failed = reports.iter().filter(|r| matches!(r.outcome, JobOutcome::Failed { .. })).count();
     let computed = reports.iter().filter(|r| matches!(r.outcome, JobOutcome::Computed { .. })).count();
     let elapsed = started.elapsed();

@@ -4,10 +4,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
-use tapeout_engine::mine::{JobOutcome, MineOptions, run_jobs};
+use tapeout_engine::mine::{JobOutcome, JobReport, MineOptions, run_jobs};
 use tapeout_engine::{LakeSession, SessionOptions};
 use tapeout_formats::SourceFormat;
 use tapeout_lake::{IngestOptions, InputStatus, LakeLocation, ProgressSink};
+use tapeout_pipelines::jobs::Job;
 
 use crate::RunError;
 use crate::mined::token_histograms;
@@ -31,6 +32,43 @@ impl Engine {
             Engine::Ballista { scheduler } => tapeout_cluster::open_session(location, opts, scheduler).await?,
         })
     }
+}
+
+/// Runs mining `jobs` over `location` on `engine`. On Ballista, a job whose plan is too deep
+/// for Ballista 55 to ship to its executors (the plan decoder's recursion limit,
+/// `RecursionLimitReached`; `device_hours`) runs again on the local engine, pinned to the same
+/// lake version, and a warning says so; any other failure stays a failure. `on_done` sees each
+/// job's final outcome, in job order.
+pub async fn mine_jobs(
+    engine: &Engine,
+    location: &LakeLocation,
+    opts: SessionOptions,
+    jobs: &[Job],
+    mine_opts: &MineOptions,
+    mut on_done: impl FnMut(&JobReport),
+) -> Result<(LakeSession, Vec<JobReport>), RunError> {
+    let session = engine.open(location, opts.clone()).await?;
+    if let Engine::Local = engine {
+        let reports = run_jobs(&session, jobs, mine_opts, on_done).await?;
+        return Ok((session, reports));
+    }
+    let mut reports = run_jobs(&session, jobs, mine_opts, |_| {}).await?;
+    let too_deep =
+        |r: &JobReport| matches!(&r.outcome, JobOutcome::Failed { error } if error.contains("RecursionLimitReached"));
+    let deep: Vec<Job> = jobs.iter().zip(&reports).filter(|(_, r)| too_deep(r)).map(|(j, _)| j.clone()).collect();
+    if !deep.is_empty() {
+        let local_opts = SessionOptions { at_version: Some(session.snapshot().version), ..opts };
+        let local = LakeSession::open_at(location, local_opts).await?;
+        let again = run_jobs(&local, &deep, mine_opts, |_| {}).await?;
+        for r in again {
+            tracing::warn!(job = %r.job, "plan too deep for Ballista's plan decoding; ran on the local engine");
+            if let Some(slot) = reports.iter_mut().find(|x| x.job == r.job) {
+                *slot = r;
+            }
+        }
+    }
+    reports.iter().for_each(&mut on_done);
+    Ok((session, reports))
 }
 
 /// Options of one run.
@@ -195,20 +233,21 @@ pub async fn run_pipeline(
 
     // 2. Mine.
     let started = Instant::now();
-    let session = opts
-        .engine
-        .open(
-            &LakeLocation::Local(plan.lake.clone()),
-            SessionOptions {
-                pipelines: Some(plan.pipelines.clone()),
-                without_results: true,
-                allow_partial: opts.allow_partial,
-                ..Default::default()
-            },
-        )
-        .await?;
     let mine_opts = MineOptions { params: plan.params.clone(), force: opts.force };
-    let reports = run_jobs(&session, &plan.jobs, &mine_opts, |_| {}).await?;
+    let (session, reports) = mine_jobs(
+        &opts.engine,
+        &LakeLocation::Local(plan.lake.clone()),
+        SessionOptions {
+            pipelines: Some(plan.pipelines.clone()),
+            without_results: true,
+            allow_partial: opts.allow_partial,
+            ..Default::default()
+        },
+        &plan.jobs,
+        &mine_opts,
+        |_| {},
+    )
+    .await?;
     let computed = reports.iter().filter(|r| matches!(r.outcome, JobOutcome::Computed { .. })).count();
     let failed: Vec<String> = reports
         .iter()

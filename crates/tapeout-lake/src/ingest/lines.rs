@@ -76,6 +76,11 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
+/// Buffered rows per partition before they are encoded, for `device_samples`.
+const TELEMETRY_BUFFER_BYTES: usize = 4 << 20;
+/// Encoded bytes of a `device_samples` row group before it is written.
+const TELEMETRY_ROW_GROUP_BYTES: usize = 8 << 20;
+
 /// The parser of a line format: every chunk is parsed on its own.
 enum LineParser {
     Requests(RequestParser),
@@ -218,6 +223,11 @@ pub(super) async fn run_pipeline(
         tokio::task::spawn_blocking(move || -> Result<(u64, u64, Option<String>, Vec<StagedFile>), LakeError> {
             let tag = lazy.tag();
             let mut data = TableWriter::new(&lake, tapeout_schema::table(table), tag);
+            if table == "device_samples" {
+                // Telemetry rows are wide (host, UUID, model, labels…): cap buffers by bytes, as
+                // the Kineto tables do, not only by the row counts sized for request rows.
+                data = data.with_memory_caps(TELEMETRY_BUFFER_BYTES, TELEMETRY_ROW_GROUP_BYTES);
+            }
             let mut quarantine = TableWriter::new(&lake, tapeout_schema::table("quarantine"), tag);
             let q_part = format!("table_name={table}");
             let mut tracker = PrefixTracker::new();
