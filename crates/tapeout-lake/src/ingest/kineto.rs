@@ -351,16 +351,6 @@ pub fn stage_trace(
     Ok(KinetoLanded { content_hash, tables: rows, quarantined, staged, summary: report.summary })
 }
 
-/// Whether the file's content is a PyTorch profiler trace (sniffed from its first 64 KiB).
-pub(super) fn is_kineto(path: &Path) -> bool {
-    let Ok((reader, _)) = open_decoded(path, |f| f) else { return false };
-    let mut head = Vec::with_capacity(64 * 1024);
-    if reader.take(64 * 1024).read_to_end(&mut head).is_err() && head.is_empty() {
-        return false;
-    }
-    tapeout_formats::detect(&head) == Ok(SourceFormat::Kineto)
-}
-
 /// Stages one trace on a blocking task; what it produced, with notes for people.
 pub(super) async fn stage_kineto(shared: &Arc<Shared>, path: &Path, hashed: &Hashed) -> Result<Landed, LakeError> {
     let workload =

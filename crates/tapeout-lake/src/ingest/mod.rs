@@ -380,6 +380,18 @@ impl InputReport {
     }
 }
 
+/// The format the first 64 KiB of the file's (decompressed) content names, if any: one read
+/// decides whether it is a whole JSON document (Kineto trace, query_range result).
+fn sniff_format(path: &Path) -> Option<SourceFormat> {
+    use std::io::Read;
+    let (reader, _) = crate::source::open_decoded(path, |f| f).ok()?;
+    let mut head = Vec::with_capacity(64 * 1024);
+    if reader.take(64 * 1024).read_to_end(&mut head).is_err() && head.is_empty() {
+        return None;
+    }
+    tapeout_formats::detect(&head).ok()
+}
+
 /// A report for an input whose only new bytes are a pending last line.
 fn pending_only(shared: &Shared, path: String, hash: String, tail: PendingTail) -> InputReport {
     let reason = format!(
@@ -406,8 +418,8 @@ async fn ingest_one(shared: &Arc<Shared>, input: InputFile) -> InputReport {
     let (kineto, query_range) = match shared.opts.format {
         Some(forced) => (forced == SourceFormat::Kineto, forced == SourceFormat::PrometheusRange),
         None => {
-            let k = kineto::is_kineto(&input.path);
-            (k, !k && telemetry::is_query_range(&input.path))
+            let sniffed = sniff_format(&input.path);
+            (sniffed == Some(SourceFormat::Kineto), sniffed == Some(SourceFormat::PrometheusRange))
         }
     };
     let whole = kineto || query_range;

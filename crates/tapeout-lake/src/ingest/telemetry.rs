@@ -88,22 +88,6 @@ pub(super) fn fill_workload(batch: RecordBatch, workload: Option<&str>) -> Resul
     RecordBatch::try_new(batch.schema(), columns).map_err(LakeError::arrow)
 }
 
-/// Whether `path` holds a Prometheus `query_range` result (by its first decompressed bytes).
-pub(super) fn is_query_range(path: &Path) -> bool {
-    let Ok((mut r, _)) = open_decoded(path, |f| f) else { return false };
-    let mut head = vec![0u8; 4096];
-    let mut n = 0;
-    while n < head.len() {
-        match r.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(_) => return false,
-        }
-    }
-    head.truncate(n);
-    tapeout_formats::detect(&head) == Ok(SourceFormat::PrometheusRange)
-}
-
 /// The largest `query_range` document read (decompressed): a Prometheus server caps a result
 /// far below this (11,000 points per series by default).
 const MAX_QUERY_RANGE_BYTES: u64 = 2 << 30;
